@@ -1,0 +1,67 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/securestack/ginsession"
+)
+
+func do(t *testing.T, h http.Handler, method, path, body string, cookies []*http.Cookie) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func TestExampleFlow(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	m := ginsession.NewManager(nil)
+	t.Cleanup(func() { _ = m.Close() })
+	r := newRouter(m)
+
+	w := do(t, r, http.MethodGet, "/profile", "", nil)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.JSONEq(t, `{"error":"Not authenticated"}`, w.Body.String())
+
+	w = do(t, r, http.MethodPost, "/login", `{"userId":"alice","role":"admin"}`, nil)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{"message":"Logged in successfully"}`, w.Body.String())
+	cookies := w.Result().Cookies()
+	require.Len(t, cookies, 1)
+
+	w = do(t, r, http.MethodGet, "/profile", "", cookies)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{"userId":"alice","data":{"role":"admin"}}`, w.Body.String())
+
+	w = do(t, r, http.MethodPost, "/logout", "", cookies)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{"message":"Logged out successfully"}`, w.Body.String())
+
+	w = do(t, r, http.MethodGet, "/profile", "", cookies)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	w = do(t, r, http.MethodPost, "/logout", "", cookies)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+}
+
+func TestExampleLoginNeedsUserID(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	m := ginsession.NewManager(nil)
+	t.Cleanup(func() { _ = m.Close() })
+	w := do(t, newRouter(m), http.MethodPost, "/login", `{"role":"admin"}`, nil)
+	assert.Equal(t, http.StatusBadRequest, w.Code)
+	assert.Empty(t, w.Result().Cookies())
+}

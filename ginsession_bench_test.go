@@ -1,0 +1,90 @@
+package ginsession_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/securestack/ginsession"
+)
+
+// benchRouter returns an engine in release mode whose GET / reads one
+// session value, and the Cookie header of a live session.
+func benchRouter(b *testing.B) (*gin.Engine, string) {
+	b.Helper()
+	gin.SetMode(gin.ReleaseMode)
+	b.Cleanup(func() { gin.SetMode(gin.TestMode) })
+	m := ginsession.NewManager(nil)
+	b.Cleanup(func() { _ = m.Close() })
+	r := gin.New()
+	r.Use(ginsession.New(m))
+	r.GET("/", func(c *gin.Context) {
+		if s, ok := ginsession.Current(c); ok {
+			_ = s.GetString("role")
+		}
+		c.Status(http.StatusNoContent)
+	})
+	s, err := m.CreateSession(ctx, "alice", map[string]any{"role": "admin", "visits": 3})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r, ginsession.DefaultCookieName + "=" + s.ID
+}
+
+func BenchmarkMiddleware(b *testing.B) {
+	cases := []struct{ name, cookie string }{
+		{"ReadExisting", ""}, // filled in with the live session below
+		{"NoCookie", "-"},
+		{"Junk", ginsession.DefaultCookieName + "=" + strings.Repeat("x", 64)},
+		{"Miss", ginsession.DefaultCookieName + "=" + strings.Repeat("A", 43)},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
+			r, live := benchRouter(b)
+			cookie := bc.cookie
+			switch cookie {
+			case "":
+				cookie = live
+			case "-":
+				cookie = ""
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, "/", nil)
+				if cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
+				r.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
+	b.Run("ReadExistingParallel", func(b *testing.B) {
+		r, cookie := benchRouter(b)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req := httptest.NewRequest(http.MethodGet, "/", nil)
+				req.Header.Set("Cookie", cookie)
+				r.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	})
+}
+
+// BenchmarkBareGin is the floor: the same request through gin without
+// sessions.
+func BenchmarkBareGin(b *testing.B) {
+	gin.SetMode(gin.ReleaseMode)
+	b.Cleanup(func() { gin.SetMode(gin.TestMode) })
+	r := gin.New()
+	r.GET("/", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Cookie", "x=y")
+		r.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}

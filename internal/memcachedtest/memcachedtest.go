@@ -1,0 +1,464 @@
+// Package memcachedtest starts real memcached servers for tests.
+//
+// Start runs /usr/bin/memcached (the Debian package "memcached") on a free
+// loopback port, waits until it answers, and stops it when the test ends.
+// StartMain does the same for a TestMain that shares one server between the
+// tests of a package.
+//
+// When the binary is missing, tests are skipped with a message telling to
+// run `make test` (which installs it), except in CI (CI=true in the
+// environment), where a missing server is a failure: tests that silently
+// skip there would prove nothing.
+//
+// The package talks to the server over the raw text protocol and depends on
+// the standard library only.
+package memcachedtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Binary is the path of the memcached executable that Start runs.
+const Binary = "/usr/bin/memcached"
+
+// ErrNotInstalled is returned (wrapped) by StartMain when Binary does not
+// exist.
+var ErrNotInstalled = errors.New("memcachedtest: " + Binary + " not installed (run `make test`, which installs it)")
+
+const (
+	// startTimeout bounds the wait for a started server to answer.
+	startTimeout = 10 * time.Second
+	// startAttempts bounds the retries when the chosen port was taken
+	// between picking it and the server binding it.
+	startAttempts = 5
+	// ioTimeout bounds each raw protocol exchange.
+	ioTimeout = 5 * time.Second
+)
+
+// Option configures a server started by Start or StartMain.
+type Option func(*config)
+
+type config struct {
+	maxItemSize int
+	memoryMB    int
+	args        []string
+}
+
+// WithMaxItemSize sets the server's item size limit in bytes (memcached's
+// -I flag; at least 2048). The default is memcached's, 1 MiB.
+func WithMaxItemSize(bytes int) Option {
+	return func(c *config) { c.maxItemSize = bytes }
+}
+
+// WithMemory sets the server's item memory in megabytes (memcached's -m
+// flag). The default is memcached's, 64 MB.
+func WithMemory(megabytes int) Option {
+	return func(c *config) { c.memoryMB = megabytes }
+}
+
+// WithArgs appends raw command-line arguments for memcached.
+func WithArgs(args ...string) Option {
+	return func(c *config) { c.args = append(c.args, args...) }
+}
+
+// Server is a running memcached process listening on the loopback
+// interface. Its methods are safe for concurrent use.
+type Server struct {
+	// Addr is the server's address as host:port. It stays the same
+	// across Restart.
+	Addr string
+
+	port string
+	cfg  config
+
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+// process is one run of the memcached binary.
+type process struct {
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when the process has exited
+	stderr *syncBuffer
+}
+
+// Start starts a memcached server for the test and registers a cleanup
+// that stops it. When the binary is missing it skips the test, or fails it
+// when the environment has CI=true.
+func Start(tb testing.TB, opts ...Option) *Server {
+	tb.Helper()
+	s, err := start(opts)
+	if err != nil {
+		SkipOrFail(tb, err)
+	}
+	tb.Cleanup(func() { _ = s.stop() })
+	return s
+}
+
+// StartMain starts a memcached server without a testing.TB, for a TestMain
+// that shares one server between the tests of a package. It returns the
+// server and a function that stops it. When the binary is missing the error
+// wraps ErrNotInstalled; hand it to SkipOrFail in each test that needs the
+// server.
+func StartMain(opts ...Option) (*Server, func(), error) {
+	s, err := start(opts)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	return s, func() { _ = s.stop() }, nil
+}
+
+// SkipOrFail ends the test because of an error from StartMain: it skips
+// when the error is ErrNotInstalled outside CI, and fails it otherwise.
+func SkipOrFail(tb testing.TB, err error) {
+	tb.Helper()
+	if errors.Is(err, ErrNotInstalled) && os.Getenv("CI") != "true" {
+		tb.Skip(err.Error())
+	}
+	if errors.Is(err, ErrNotInstalled) {
+		tb.Fatalf("%v; CI=true: memcached tests must not be skipped in CI", err)
+	}
+	tb.Fatalf("%v", err)
+}
+
+func start(opts []Option) (*Server, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if _, err := os.Stat(Binary); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotInstalled, err)
+	}
+	s := &Server{cfg: cfg}
+	var lastErr error
+	for range startAttempts {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s.port = port
+		s.Addr = net.JoinHostPort("127.0.0.1", port)
+		p, err := s.launch()
+		if err == nil {
+			s.proc = p
+			return s, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("memcachedtest: pick a free port: %w", err)
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
+// launch runs the binary on s.port and waits until it answers. It fails
+// when the process exits first (typically: the port is taken).
+func (s *Server) launch() (*process, error) {
+	args := []string{"-l", "127.0.0.1", "-p", s.port, "-U", "0"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "nobody")
+	}
+	if s.cfg.maxItemSize > 0 {
+		args = append(args, "-I", strconv.Itoa(s.cfg.maxItemSize))
+		if s.cfg.maxItemSize < 1024*1024 {
+			// memcached refuses an item size below its slab chunk
+			// size (512 KiB by default); shrink the chunks along.
+			args = append(args, "-o", "slab_chunk_max="+strconv.Itoa(max(1, s.cfg.maxItemSize/2048)))
+		}
+	}
+	if s.cfg.memoryMB > 0 {
+		args = append(args, "-m", strconv.Itoa(s.cfg.memoryMB))
+	}
+	args = append(args, s.cfg.args...)
+
+	p := &process{
+		cmd:    exec.Command(Binary, args...),
+		done:   make(chan struct{}),
+		stderr: new(syncBuffer),
+	}
+	p.cmd.Stdout = p.stderr
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("memcachedtest: start %s: %w", Binary, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+
+	deadline := time.Now().Add(startTimeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		// The server is ours once it reports our process's pid: a
+		// mere successful dial could reach another process that took
+		// the port.
+		if stats, err := rawStats(s.Addr); err == nil && stats["pid"] == uint64(p.cmd.Process.Pid) {
+			return p, nil
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("memcachedtest: memcached on %s exited: %s", s.Addr, strings.TrimSpace(p.stderr.String()))
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.kill()
+			return nil, fmt.Errorf("memcachedtest: memcached on %s did not answer within %v: %s", s.Addr, startTimeout, strings.TrimSpace(p.stderr.String()))
+		}
+		time.Sleep(delay)
+	}
+}
+
+// kill stops the process and waits for it to exit.
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Stop kills the server and waits for it to exit. Stopping a stopped
+// server does nothing. Restart starts it again.
+func (s *Server) Stop(tb testing.TB) {
+	tb.Helper()
+	if err := s.stop(); err != nil {
+		tb.Fatalf("memcachedtest: stop: %v", err)
+	}
+}
+
+func (s *Server) stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.kill()
+		s.proc = nil
+	}
+	return nil
+}
+
+// Restart stops the server if it runs and starts a new, empty one on the
+// same address. It retries for a while if the port is not free yet.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.kill()
+		s.proc = nil
+	}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		p, err := s.launch()
+		if err == nil {
+			s.proc = p
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("memcachedtest: restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stats returns the server's numeric general-purpose statistics (the
+// `stats` command), read on a fresh connection. The connection itself
+// counts in total_connections and curr_connections.
+func (s *Server) Stats(tb testing.TB) map[string]uint64 {
+	tb.Helper()
+	stats, err := rawStats(s.Addr)
+	if err != nil {
+		tb.Fatalf("memcachedtest: stats: %v", err)
+	}
+	return stats
+}
+
+// FlushAll invalidates every item on the server.
+func (s *Server) FlushAll(tb testing.TB) {
+	tb.Helper()
+	err := withConn(s.Addr, func(rw *bufio.ReadWriter) error {
+		line, err := command(rw, "flush_all\r\n")
+		if err != nil {
+			return err
+		}
+		if line != "OK" {
+			return fmt.Errorf("flush_all: unexpected reply %q", line)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("memcachedtest: %v", err)
+	}
+}
+
+// Dump returns every live item on the server, key to value. It lists keys
+// with `lru_crawler metadump all` and reads each with `get`; items that
+// expire in between are left out. Security tests use it to scan the
+// store's contents for secrets.
+func (s *Server) Dump(tb testing.TB) map[string][]byte {
+	tb.Helper()
+	items := make(map[string][]byte)
+	err := withConn(s.Addr, func(rw *bufio.ReadWriter) error {
+		keys, err := metadump(rw)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			v, ok, err := get(rw, k)
+			if err != nil {
+				return err
+			}
+			if ok {
+				items[k] = v
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("memcachedtest: dump: %v", err)
+	}
+	return items
+}
+
+// withConn runs fn on a fresh connection to addr.
+func withConn(addr string, fn func(rw *bufio.ReadWriter) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+		return err
+	}
+	return fn(bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c)))
+}
+
+// command sends cmd and returns the first reply line without its CRLF.
+func command(rw *bufio.ReadWriter, cmd string) (string, error) {
+	if _, err := rw.WriteString(cmd); err != nil {
+		return "", err
+	}
+	if err := rw.Flush(); err != nil {
+		return "", err
+	}
+	return readLine(rw)
+}
+
+func readLine(rw *bufio.ReadWriter) (string, error) {
+	line, err := rw.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// rawStats runs `stats` on a fresh connection and keeps the numeric values.
+func rawStats(addr string) (map[string]uint64, error) {
+	stats := make(map[string]uint64)
+	err := withConn(addr, func(rw *bufio.ReadWriter) error {
+		line, err := command(rw, "stats\r\n")
+		for ; err == nil && line != "END"; line, err = readLine(rw) {
+			f := strings.Fields(line)
+			if len(f) != 3 || f[0] != "STAT" {
+				return fmt.Errorf("stats: unexpected reply %q", line)
+			}
+			if n, err := strconv.ParseUint(f[2], 10, 64); err == nil {
+				stats[f[1]] = n
+			}
+		}
+		return err
+	})
+	return stats, err
+}
+
+// metadump lists the keys of all items with `lru_crawler metadump all`.
+func metadump(rw *bufio.ReadWriter) ([]string, error) {
+	var keys []string
+	line, err := command(rw, "lru_crawler metadump all\r\n")
+	for ; err == nil && line != "END"; line, err = readLine(rw) {
+		if strings.HasPrefix(line, "BUSY") || strings.HasPrefix(line, "ERROR") || strings.HasPrefix(line, "CLIENT_ERROR") {
+			return nil, fmt.Errorf("metadump: %s", line)
+		}
+		for _, field := range strings.Fields(line) {
+			if enc, ok := strings.CutPrefix(field, "key="); ok {
+				k, err := url.QueryUnescape(enc)
+				if err != nil {
+					return nil, fmt.Errorf("metadump: key %q: %w", enc, err)
+				}
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys, err
+}
+
+// get reads one item's value; ok is false on a miss.
+func get(rw *bufio.ReadWriter, key string) (value []byte, ok bool, err error) {
+	line, err := command(rw, "get "+key+"\r\n")
+	if err != nil {
+		return nil, false, err
+	}
+	if line == "END" {
+		return nil, false, nil
+	}
+	f := strings.Fields(line)
+	if len(f) < 4 || f[0] != "VALUE" {
+		return nil, false, fmt.Errorf("get %q: unexpected reply %q", key, line)
+	}
+	n, err := strconv.Atoi(f[3])
+	if err != nil || n < 0 {
+		return nil, false, fmt.Errorf("get %q: bad length in %q", key, line)
+	}
+	buf := make([]byte, n+2)
+	if _, err := io.ReadFull(rw, buf); err != nil {
+		return nil, false, err
+	}
+	if !bytes.HasSuffix(buf, []byte("\r\n")) {
+		return nil, false, fmt.Errorf("get %q: value not followed by CRLF", key)
+	}
+	if line, err = readLine(rw); err != nil {
+		return nil, false, err
+	}
+	if line != "END" {
+		return nil, false, fmt.Errorf("get %q: unexpected reply %q after value", key, line)
+	}
+	return buf[:n], true, nil
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,276 @@
+package ginsession_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/securestack/ginsession"
+	"github.com/securestack/ginsession/stores"
+)
+
+var ctx = context.Background()
+
+func TestCreateAndGet(t *testing.T) {
+	e := newEnv(t, ginsession.WithIdleTimeout(20*time.Minute), ginsession.WithAbsoluteTimeout(4*time.Hour))
+	data := map[string]any{"role": "admin", "n": 3, "tags": []string{"a"}}
+	s, err := e.m.CreateSession(ctx, "alice", data)
+	require.NoError(t, err)
+	data["role"] = "changed by caller" // the session keeps its own copy
+
+	assert.Len(t, s.ID, 43)
+	assert.NotEmpty(t, s.Handle)
+	assert.NotEqual(t, s.ID, s.Handle)
+	assert.Equal(t, t0, s.CreatedAt)
+	assert.Equal(t, t0.Add(20*time.Minute), s.ExpiresAt)
+	assert.Equal(t, t0.Add(4*time.Hour), s.AbsoluteExpiresAt)
+
+	got, err := e.m.GetSession(ctx, s.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", got.UserID)
+	assert.Equal(t, s.Handle, got.Handle)
+	assert.Equal(t, map[string]any{"role": "admin", "n": 3, "tags": []string{"a"}}, got.Data)
+	assert.Equal(t, "admin", got.GetString("role"))
+	v, ok := got.Get("n")
+	assert.True(t, ok)
+	assert.Equal(t, 3, v)
+	assert.WithinDuration(t, s.ExpiresAt, got.ExpiresAt, 0)
+}
+
+func TestIDsAreUnique(t *testing.T) {
+	e := newEnv(t)
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		s, err := e.m.CreateSession(ctx, "u", nil)
+		require.NoError(t, err)
+		require.False(t, seen[s.ID])
+		seen[s.ID] = true
+	}
+}
+
+func TestGetSessionNotFound(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"", "short", "A", "../../etc/passwd", string(make([]byte, 43))} {
+		_, err := e.m.GetSession(ctx, id)
+		assert.ErrorIs(t, err, ginsession.ErrNotFound, "%q", id)
+	}
+	assert.Zero(t, e.store.calls(), "malformed IDs never reach the store")
+
+	s, err := e.m.CreateSession(ctx, "alice", nil)
+	require.NoError(t, err)
+	require.NoError(t, e.m.DeleteSession(ctx, s.ID))
+	_, err = e.m.GetSession(ctx, s.ID)
+	assert.ErrorIs(t, err, ginsession.ErrNotFound)
+}
+
+func TestUnsupportedValueType(t *testing.T) {
+	e := newEnv(t)
+	type custom struct{ A int }
+	_, err := e.m.CreateSession(ctx, "alice", map[string]any{"x": custom{1}})
+	var ute *stores.UnsupportedTypeError
+	require.ErrorAs(t, err, &ute)
+	assert.Equal(t, "x", ute.Key)
+	assert.Zero(t, e.store.adds.Load(), "nothing written")
+
+	s, err := e.m.CreateSession(ctx, "alice", map[string]any{"ok": 1})
+	require.NoError(t, err)
+	err = e.m.UpdateSession(ctx, s.ID, map[string]any{"bad": make(chan int)})
+	require.ErrorAs(t, err, &ute)
+	got, err := e.m.GetSession(ctx, s.ID)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"ok": 1}, got.Data)
+}
+
+func TestUpdateMerges(t *testing.T) {
+	e := newEnv(t)
+	s, err := e.m.CreateSession(ctx, "alice", map[string]any{"a": 1, "b": "two", "c": true})
+	require.NoError(t, err)
+
+	require.NoError(t, e.m.UpdateSession(ctx, s.ID, map[string]any{"b": "deux", "c": nil, "d": 4.5}))
+	got, err := e.m.GetSession(ctx, s.ID)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"a": 1, "b": "deux", "d": 4.5}, got.Data)
+	assert.Equal(t, map[string]any{"a": 1, "b": "two", "c": true}, s.Data, "earlier snapshots do not change")
+
+	assert.ErrorIs(t, e.m.UpdateSession(ctx, "nope", map[string]any{"a": 1}), ginsession.ErrNotFound)
+	require.NoError(t, e.m.DeleteSession(ctx, s.ID))
+	assert.ErrorIs(t, e.m.UpdateSession(ctx, s.ID, map[string]any{"a": 1}), ginsession.ErrNotFound,
+		"an update never brings a deleted session back")
+	_, err = e.m.GetSession(ctx, s.ID)
+	assert.ErrorIs(t, err, ginsession.ErrNotFound)
+}
+
+func TestUpdateExtendsIdleDeadline(t *testing.T) {
+	e := newEnv(t, ginsession.WithIdleTimeout(10*time.Minute))
+	s, err := e.m.CreateSession(ctx, "alice", nil)
+	require.NoError(t, err)
+	e.clock.Advance(8 * time.Minute)
+	require.NoError(t, e.m.UpdateSession(ctx, s.ID, map[string]any{"k": "v"}))
+	e.clock.Advance(8 * time.Minute)
+	got, err := e.m.GetSession(ctx, s.ID)
+	require.NoError(t, err)
+	assert.WithinDuration(t, t0.Add(18*time.Minute), got.ExpiresAt, 0)
+}
+
+func TestConcurrentUpdatesKeepEveryWrite(t *testing.T) {
+	e := newEnv(t)
+	s, err := e.m.CreateSession(ctx, "alice", nil)
+	require.NoError(t, err)
+
+	const goroutines, keys = 50, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*keys)
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < keys; k++ {
+				if err := e.m.UpdateSession(ctx, s.ID, map[string]any{fmt.Sprintf("g%d-k%d", g, k): k}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got, err := e.m.GetSession(ctx, s.ID)
+	require.NoError(t, err)
+	assert.Len(t, got.Data, goroutines*keys)
+	assert.Equal(t, 7, got.Data["g49-k7"])
+}
+
+func TestRefreshSession(t *testing.T) {
+	e := newEnv(t, ginsession.WithIdleTimeout(10*time.Minute), ginsession.WithAbsoluteTimeout(25*time.Minute))
+	s, err := e.m.CreateSession(ctx, "alice", map[string]any{"k": "v"})
+	require.NoError(t, err)
+
+	e.clock.Advance(9 * time.Minute)
+	require.NoError(t, e.m.RefreshSession(ctx, s.ID))
+	got, err := e.m.GetSession(ctx, s.ID)
+	require.NoError(t, err)
+	assert.WithinDuration(t, t0.Add(19*time.Minute), got.ExpiresAt, 0)
+	assert.Equal(t, int64(0), e.store.updates.Load(), "refresh rewrites no data")
+
+	e.clock.Advance(9 * time.Minute) // 0:18
+	require.NoError(t, e.m.RefreshSession(ctx, s.ID))
+	got, err = e.m.GetSession(ctx, s.ID)
+	require.NoError(t, err)
+	assert.WithinDuration(t, t0.Add(25*time.Minute), got.ExpiresAt, 0, "never past the absolute deadline")
+
+	e.clock.Advance(7 * time.Minute) // 0:25
+	assert.ErrorIs(t, e.m.RefreshSession(ctx, s.ID), ginsession.ErrNotFound)
+	assert.ErrorIs(t, e.m.RefreshSession(ctx, "junk"), ginsession.ErrNotFound)
+}
+
+func TestRotateSession(t *testing.T) {
+	e := newEnv(t, ginsession.WithAbsoluteTimeout(time.Hour))
+	s, err := e.m.CreateSession(ctx, "alice", map[string]any{"cart": []string{"book"}})
+	require.NoError(t, err)
+	e.clock.Advance(10 * time.Minute)
+
+	r, err := e.m.RotateSession(ctx, s.ID)
+	require.NoError(t, err)
+	assert.NotEqual(t, s.ID, r.ID)
+	assert.Equal(t, s.UserID, r.UserID)
+	assert.Equal(t, s.Handle, r.Handle, "the public handle is stable")
+	assert.Equal(t, s.Data, r.Data)
+	assert.Equal(t, s.CreatedAt, r.CreatedAt)
+	assert.Equal(t, s.AbsoluteExpiresAt, r.AbsoluteExpiresAt, "rotation never moves the absolute deadline")
+
+	_, err = e.m.GetSession(ctx, s.ID)
+	assert.ErrorIs(t, err, ginsession.ErrNotFound, "the old ID stops working at once")
+	got, err := e.m.GetSession(ctx, r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"book"}, got.Data["cart"])
+
+	_, err = e.m.RotateSession(ctx, s.ID)
+	assert.ErrorIs(t, err, ginsession.ErrNotFound)
+}
+
+func TestRotateKeepsConcurrentUpdates(t *testing.T) {
+	e := newEnv(t)
+	s, err := e.m.CreateSession(ctx, "alice", nil)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var rotated *ginsession.Session
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 100; i++ {
+			if e.m.UpdateSession(ctx, s.ID, map[string]any{fmt.Sprint(i): i}) != nil {
+				return // rotated away: later updates must fail, not vanish
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		var err error
+		rotated, err = e.m.RotateSession(ctx, s.ID)
+		assert.NoError(t, err)
+	}()
+	wg.Wait()
+	got, err := e.m.GetSession(ctx, rotated.ID)
+	require.NoError(t, err)
+	// Every update that succeeded before the rotation is in the new session.
+	for i := 0; i < len(got.Data); i++ {
+		assert.Contains(t, got.Data, fmt.Sprint(i))
+	}
+}
+
+func TestDeleteSessionIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	s, err := e.m.CreateSession(ctx, "alice", nil)
+	require.NoError(t, err)
+	require.NoError(t, e.m.DeleteSession(ctx, s.ID))
+	require.NoError(t, e.m.DeleteSession(ctx, s.ID))
+	require.NoError(t, e.m.DeleteSession(ctx, "malformed"))
+}
+
+func TestAbsoluteExpiryInManager(t *testing.T) {
+	e := newEnv(t, ginsession.WithIdleTimeout(time.Hour), ginsession.WithAbsoluteTimeout(30*time.Minute))
+	s, err := e.m.CreateSession(ctx, "alice", nil)
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(30*time.Minute), s.ExpiresAt, "idle deadline capped by the absolute one")
+	e.clock.Advance(30 * time.Minute)
+	_, err = e.m.GetSession(ctx, s.ID)
+	assert.ErrorIs(t, err, ginsession.ErrNotFound)
+	assert.ErrorIs(t, e.m.UpdateSession(ctx, s.ID, map[string]any{"a": 1}), ginsession.ErrNotFound)
+	_, err = e.m.RotateSession(ctx, s.ID)
+	assert.ErrorIs(t, err, ginsession.ErrNotFound)
+}
+
+func TestStoreErrorsAreWrapped(t *testing.T) {
+	e := newEnv(t)
+	s, err := e.m.CreateSession(ctx, "alice", nil)
+	require.NoError(t, err)
+	e.store.fail.Store(true)
+	_, err = e.m.GetSession(ctx, s.ID)
+	assert.ErrorIs(t, err, stores.ErrUnavailable)
+	assert.NotErrorIs(t, err, ginsession.ErrNotFound)
+	assert.NotContains(t, err.Error(), s.ID)
+	assert.ErrorIs(t, e.m.UpdateSession(ctx, s.ID, map[string]any{"a": 1}), stores.ErrUnavailable)
+	_, err = e.m.CreateSession(ctx, "bob", nil)
+	assert.ErrorIs(t, err, stores.ErrUnavailable)
+}
+
+func TestCloseStopsDefaultStore(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		m := ginsession.NewManager(nil)
+		require.NoError(t, m.Close())
+		require.NoError(t, m.Close(), "Close is idempotent")
+		_, err := m.CreateSession(ctx, "alice", nil)
+		assert.ErrorIs(t, err, stores.ErrClosed)
+	}
+	// Close waits for the sweeper to exit, so no goroutine is left behind.
+	assert.LessOrEqual(t, runtime.NumGoroutine(), before)
+}

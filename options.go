@@ -1,0 +1,268 @@
+package ginsession
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Defaults, following the OWASP Session Management Cheat Sheet: idle
+// timeouts of 15–30 minutes for low-risk applications, and an absolute
+// timeout of about a working day.
+const (
+	// DefaultIdleTimeout is the idle timeout when WithIdleTimeout is not given.
+	DefaultIdleTimeout = 30 * time.Minute
+	// DefaultAbsoluteTimeout is the absolute timeout when WithAbsoluteTimeout
+	// is not given.
+	DefaultAbsoluteTimeout = 8 * time.Hour
+	// DefaultRefreshInterval is the sliding-expiry write interval when
+	// WithRefreshInterval is not given.
+	DefaultRefreshInterval = time.Minute
+	// DefaultCookieName is the session cookie's name when WithCookieName is
+	// not given. The __Host- prefix makes browsers insist on Secure, Path=/
+	// and no Domain, so no subdomain can set or shadow the cookie.
+	DefaultCookieName = "__Host-session"
+)
+
+// maxCookieSize is the browser limit on a cookie's name plus value that
+// RFC 6265bis asks user agents to accept.
+const maxCookieSize = 4096
+
+// Option configures a Manager. Options are applied in order by NewManager,
+// which panics with a message naming the option when the result is invalid.
+type Option func(*config)
+
+// ErrorHandler handles an error met while loading a request's session, such
+// as a store that is down. It must write a response (typically with
+// c.AbortWithStatusJSON); if it does not abort, the request continues
+// without a session.
+type ErrorHandler func(c *gin.Context, err error)
+
+type config struct {
+	idle, absolute, refresh time.Duration
+	now                     func() time.Time
+	errorHandler            ErrorHandler
+	logger                  *slog.Logger
+	hashKey                 []byte
+	limiter                 *Limiter
+
+	cookieName, cookieDomain, cookiePath string
+	cookieSecure, persistent             bool
+	sameSite                             http.SameSite
+
+	// setBy records which option last set a cookie attribute, so that
+	// validation errors name the option the user wrote.
+	setBy map[string]string
+}
+
+func defaultConfig() config {
+	return config{
+		idle:         DefaultIdleTimeout,
+		absolute:     DefaultAbsoluteTimeout,
+		refresh:      DefaultRefreshInterval,
+		cookieName:   DefaultCookieName,
+		cookiePath:   "/",
+		cookieSecure: true,
+		sameSite:     http.SameSiteLaxMode,
+		setBy:        map[string]string{},
+	}
+}
+
+// WithIdleTimeout sets how long a session lives without requests. Every
+// request (at most once per refresh interval, see WithRefreshInterval) and
+// every RefreshSession extends it, never past the absolute deadline. It must
+// be positive. The default is DefaultIdleTimeout (30 minutes).
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) { c.idle = d; c.setBy["idle"] = fmt.Sprintf("WithIdleTimeout(%s)", d) }
+}
+
+// WithAbsoluteTimeout sets the maximum lifetime of a session from its
+// creation, whatever its activity. Rotation does not reset it. It must be
+// positive. The default is DefaultAbsoluteTimeout (8 hours).
+func WithAbsoluteTimeout(d time.Duration) Option {
+	return func(c *config) {
+		c.absolute = d
+		c.setBy["absolute"] = fmt.Sprintf("WithAbsoluteTimeout(%s)", d)
+	}
+}
+
+// WithRefreshInterval sets how stale the idle deadline may get before a
+// request extends it. A request extends the deadline (with a cheap store
+// touch that rewrites no data) only when that would move it by at least d,
+// so a busy session costs at most one store write per d, and a session may
+// end up to d earlier than a full idle timeout after its last request. Zero
+// extends on every request. It must be less than the idle timeout. The
+// default is DefaultRefreshInterval (one minute), or a tenth of the idle
+// timeout when that is shorter.
+func WithRefreshInterval(d time.Duration) Option {
+	return func(c *config) {
+		c.refresh = d
+		c.setBy["refresh"] = fmt.Sprintf("WithRefreshInterval(%s)", d)
+	}
+}
+
+// WithClock sets the function the Manager reads the time from, for tests
+// that advance a fake clock instead of sleeping. When NewManager creates the
+// default memory store, the store uses the same clock. The default is
+// time.Now; nil also means time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = now }
+}
+
+// WithErrorHandler sets the handler for errors met by the middleware while
+// loading a session (a store that is down, a timeout). The default logs the
+// error (never the session ID) and answers 503 Service Unavailable with a
+// JSON body {"error": "session store unavailable"}.
+func WithErrorHandler(h ErrorHandler) Option {
+	return func(c *config) { c.errorHandler = h }
+}
+
+// WithLogger sets the logger for store errors. Session IDs never reach it.
+// Malformed or unknown cookies are not logged (they are counted; see
+// Manager.Stats). The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithTokenHashKey sets a server secret with which session IDs are hashed
+// (HMAC-SHA-256) before they reach the store. Without it, IDs are hashed
+// with plain SHA-256. Either way a dump of the store holds no usable token;
+// the key adds that an attacker who can write to the store cannot plant a
+// session for an ID of their choosing without also knowing the key. All
+// instances sharing a store need the same key, and changing it ends every
+// session. The default is no key.
+func WithTokenHashKey(key []byte) Option {
+	return func(c *config) { c.hashKey = append([]byte(nil), key...) }
+}
+
+// WithCookieName sets the session cookie's name. A name starting with
+// __Host- requires Secure, Path=/ and no Domain; one starting with __Secure-
+// requires Secure. The default is DefaultCookieName ("__Host-session").
+func WithCookieName(name string) Option {
+	return func(c *config) {
+		c.cookieName = name
+		c.setBy["name"] = fmt.Sprintf("WithCookieName(%q)", name)
+	}
+}
+
+// WithCookieDomain sets the cookie's Domain attribute, sharing the session
+// with subdomains. Leave it unset unless that is needed: a cookie without
+// Domain is sent only to the host that set it. The default is no Domain.
+func WithCookieDomain(domain string) Option {
+	return func(c *config) {
+		c.cookieDomain = domain
+		c.setBy["domain"] = fmt.Sprintf("WithCookieDomain(%q)", domain)
+	}
+}
+
+// WithCookiePath sets the cookie's Path attribute. The default is "/".
+func WithCookiePath(path string) Option {
+	return func(c *config) {
+		c.cookiePath = path
+		c.setBy["path"] = fmt.Sprintf("WithCookiePath(%q)", path)
+	}
+}
+
+// WithCookieSecure sets whether the cookie carries the Secure attribute, so
+// browsers send it only over HTTPS (and to http://localhost). Turning it off
+// is for plain-HTTP development hosts only, and needs a cookie name without
+// the __Host- or __Secure- prefix. The default is true.
+func WithCookieSecure(secure bool) Option {
+	return func(c *config) {
+		c.cookieSecure = secure
+		c.setBy["secure"] = fmt.Sprintf("WithCookieSecure(%t)", secure)
+	}
+}
+
+// WithCookieSameSite sets the cookie's SameSite attribute. SameSite=None
+// requires Secure. The default is http.SameSiteLaxMode.
+func WithCookieSameSite(s http.SameSite) Option {
+	return func(c *config) {
+		c.sameSite = s
+		c.setBy["samesite"] = fmt.Sprintf("WithCookieSameSite(%d)", s)
+	}
+}
+
+// WithPersistentCookie makes the cookie outlive the browser session: it
+// gets a Max-Age reaching the session's absolute deadline. By default the
+// cookie is a session cookie (no Max-Age or Expires), dropped when the
+// browser closes.
+func WithPersistentCookie(persistent bool) Option {
+	return func(c *config) { c.persistent = persistent }
+}
+
+// WithCreateLimiter limits CreateSession (and so Login) per user ID with l:
+// over the limit, CreateSession returns a *RateLimitError matching
+// ErrRateLimited. To limit login attempts per client IP, put RateLimit in
+// front of the login route as well. The default is no limit.
+func WithCreateLimiter(l *Limiter) Option {
+	return func(c *config) { c.limiter = l }
+}
+
+// validate checks the configuration and returns an error naming the
+// offending option.
+func (c *config) validate() error {
+	name := func(attr, fallback string) string {
+		if s := c.setBy[attr]; s != "" {
+			return s
+		}
+		return fallback
+	}
+	switch {
+	case c.idle <= 0:
+		return fmt.Errorf("%s: idle timeout must be positive", name("idle", "WithIdleTimeout"))
+	case c.absolute <= 0:
+		return fmt.Errorf("%s: absolute timeout must be positive", name("absolute", "WithAbsoluteTimeout"))
+	case c.refresh < 0 || c.refresh >= c.idle:
+		return fmt.Errorf("%s: refresh interval must be at least 0 and less than the idle timeout (%s)",
+			name("refresh", "WithRefreshInterval"), c.idle)
+	}
+	if !validCookieName(c.cookieName) {
+		return fmt.Errorf("%s: not a valid cookie name", name("name", "WithCookieName"))
+	}
+	if len(c.cookieName)+1+idLen > maxCookieSize {
+		return fmt.Errorf("%s: cookie name and value exceed %d bytes", name("name", "WithCookieName"), maxCookieSize)
+	}
+	if strings.ContainsAny(c.cookieDomain, "; \t\r\n") || strings.ContainsAny(c.cookiePath, "; \t\r\n") {
+		return fmt.Errorf("%s: invalid character in cookie attribute", name("domain", name("path", "WithCookiePath")))
+	}
+	if !strings.HasPrefix(c.cookiePath, "/") {
+		return fmt.Errorf("%s: cookie path must start with /", name("path", "WithCookiePath"))
+	}
+	if c.sameSite == http.SameSiteNoneMode && !c.cookieSecure {
+		return fmt.Errorf("%s: SameSite=None requires Secure (%s)", name("samesite", "WithCookieSameSite"), name("secure", "WithCookieSecure"))
+	}
+	if strings.HasPrefix(c.cookieName, "__Host-") {
+		switch {
+		case !c.cookieSecure:
+			return fmt.Errorf("%s: cookie name %q requires Secure; choose another name with WithCookieName",
+				name("secure", "WithCookieSecure"), c.cookieName)
+		case c.cookiePath != "/":
+			return fmt.Errorf("%s: cookie name %q requires Path=/", name("path", "WithCookiePath"), c.cookieName)
+		case c.cookieDomain != "":
+			return fmt.Errorf("%s: cookie name %q requires no Domain", name("domain", "WithCookieDomain"), c.cookieName)
+		}
+	}
+	if strings.HasPrefix(c.cookieName, "__Secure-") && !c.cookieSecure {
+		return fmt.Errorf("%s: cookie name %q requires Secure", name("secure", "WithCookieSecure"), c.cookieName)
+	}
+	return nil
+}
+
+// validCookieName reports whether name is an RFC 6265 token.
+func validCookieName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if b <= ' ' || b >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, b) >= 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,136 @@
+package memory_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/securestack/ginsession/stores"
+	"github.com/securestack/ginsession/stores/memory"
+	"github.com/securestack/ginsession/stores/storetest"
+)
+
+var ctx = context.Background()
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Harness {
+		clock := newClock()
+		return storetest.Harness{
+			Store:       memory.New(memory.WithClock(clock.Now)),
+			Now:         clock.Now,
+			Advance:     clock.Advance,
+			ExactExpiry: true,
+		}
+	})
+}
+
+func key(i int) stores.Key { return sha256.Sum256([]byte(fmt.Sprint(i))) }
+
+func TestGetSharesTheRecord(t *testing.T) {
+	s := memory.New()
+	t.Cleanup(func() { _ = s.Close() })
+	rec := &stores.Record{UserID: "alice", Data: map[string]any{"a": 1}}
+	require.NoError(t, s.Add(ctx, key(1), rec, time.Now().Add(time.Hour)))
+	item, err := s.Get(ctx, key(1))
+	require.NoError(t, err)
+	assert.Same(t, rec, item.Record, "reads decode and copy nothing")
+}
+
+func TestSweepRemovesExpired(t *testing.T) {
+	clock := newClock()
+	s := memory.New(memory.WithClock(clock.Now), memory.WithSweepInterval(0))
+	t.Cleanup(func() { _ = s.Close() })
+	for i := 0; i < 1000; i++ {
+		life := time.Minute
+		if i%2 == 0 {
+			life = time.Hour
+		}
+		require.NoError(t, s.Add(ctx, key(i), &stores.Record{}, clock.Now().Add(life)))
+	}
+	assert.Zero(t, s.Sweep())
+	assert.Equal(t, 1000, s.Len())
+
+	clock.Advance(time.Minute)
+	assert.Equal(t, 500, s.Sweep())
+	assert.Equal(t, 500, s.Len())
+	_, err := s.Get(ctx, key(0))
+	assert.NoError(t, err, "live items survive the sweep")
+}
+
+func TestSweeperRunsInBackground(t *testing.T) {
+	clock := newClock()
+	s := memory.New(memory.WithClock(clock.Now), memory.WithSweepInterval(time.Millisecond))
+	t.Cleanup(func() { _ = s.Close() })
+	require.NoError(t, s.Add(ctx, key(1), &stores.Record{}, clock.Now().Add(time.Second)))
+	clock.Advance(time.Second)
+	// The sweeper's ticker is real time; wait for its effect, not a duration.
+	assert.Eventually(t, func() bool { return s.Len() == 0 }, 5*time.Second, time.Millisecond)
+}
+
+func TestCloseStopsSweeper(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for i := 0; i < 50; i++ {
+		s := memory.New(memory.WithSweepInterval(time.Millisecond))
+		require.NoError(t, s.Close())
+		require.NoError(t, s.Close())
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), before, "Close waits for the sweeper to exit")
+}
+
+func TestSweepDuringConcurrentUse(t *testing.T) {
+	clock := newClock()
+	s := memory.New(memory.WithClock(clock.Now), memory.WithSweepInterval(0))
+	t.Cleanup(func() { _ = s.Close() })
+	for i := 0; i < 2000; i++ {
+		require.NoError(t, s.Add(ctx, key(i), &stores.Record{}, clock.Now().Add(time.Duration(i%3)*time.Minute+time.Second)))
+	}
+	clock.Advance(time.Minute)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.Sweep()
+	}()
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 2000; i++ {
+			_ = s.Touch(ctx, key(i), clock.Now().Add(time.Hour))
+		}
+	}()
+	wg.Wait()
+	// Items touched before the sweep reached them survive; none live is lost.
+	for i := 0; i < 2000; i++ {
+		if i%3 != 0 {
+			_, err := s.Get(ctx, key(i))
+			assert.NoError(t, err, "item %d", i)
+		}
+	}
+}

@@ -1,0 +1,175 @@
+// Package stores defines the contract between ginsession's Manager and the
+// places where sessions live.
+//
+// A Store is a small key-value primitive with expiry and atomic
+// read-modify-write. The Manager builds every session feature (sliding and
+// absolute expiry, rotation, atomic merges) on these few operations, so a new
+// backend gets all of them by implementing Store and passing the conformance
+// suite in package storetest.
+//
+// Stores never see a session ID. They are addressed by a Key, a 32-byte
+// digest of the ID computed by the Manager, so a dump of a store (or its
+// logs) cannot be replayed as a session cookie.
+package stores
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"time"
+)
+
+// Errors returned by stores. Implementations return these (possibly wrapped
+// with %w) so that callers can match them with errors.Is.
+var (
+	// ErrNotFound is returned when no live item exists for a key: it was
+	// never written, it was deleted, or it expired.
+	ErrNotFound = errors.New("stores: not found")
+
+	// ErrExists is returned by Add when a live item already exists for the key.
+	ErrExists = errors.New("stores: key already exists")
+
+	// ErrConflict is returned by Update when the store could not apply the
+	// change atomically within its retry bound because of concurrent writers.
+	ErrConflict = errors.New("stores: too many concurrent updates")
+
+	// ErrTooLarge is returned when an encoded record exceeds the store's
+	// item size limit. The stored item, if any, is left unchanged.
+	ErrTooLarge = errors.New("stores: record too large")
+
+	// ErrUnavailable is returned (wrapped around the cause) when the
+	// backend cannot be reached: a network error, a timeout, a server that
+	// is down. It lets callers tell "store down" from "not found".
+	ErrUnavailable = errors.New("stores: store unavailable")
+
+	// ErrClosed is returned by any operation on a store after Close.
+	ErrClosed = errors.New("stores: store closed")
+)
+
+// KeySize is the length of a Key in bytes.
+const KeySize = 32
+
+// Key addresses one item in a store. It is a digest of a secret (the
+// Manager uses SHA-256 or HMAC-SHA-256 of the session ID), never the secret
+// itself.
+type Key [KeySize]byte
+
+// String returns the key in unpadded base64url form (43 characters), which
+// is safe for logs and for memcached keys.
+func (k Key) String() string {
+	return base64.RawURLEncoding.EncodeToString(k[:])
+}
+
+// Record is the stored form of a session.
+//
+// A Record is immutable once handed to a store: stores may share one
+// Record between concurrent readers without copying, and writers build a
+// new Record instead of modifying one. Data holds only the value types
+// listed in CheckValue.
+type Record struct {
+	// UserID is the application's identifier of the session's user. It
+	// may be empty for anonymous sessions.
+	UserID string
+
+	// Handle is a public, non-secret identifier of the session (a UUID),
+	// safe to show in pages such as a "your devices" list.
+	Handle string
+
+	// Data is the session's key-value data. Treat it as read-only.
+	Data map[string]any
+
+	// CreatedAt is when the session was first created. Rotation keeps it.
+	CreatedAt time.Time
+
+	// AbsoluteExpiry is the deadline after which the session is dead
+	// whatever its activity. Rotation and refresh never move it.
+	AbsoluteExpiry time.Time
+
+	// RenewedAt is when the session's ID was last issued (creation or
+	// rotation).
+	RenewedAt time.Time
+
+	// Generation is the user's session generation when the session was
+	// created; zero when the Manager does not track generations.
+	Generation uint64
+
+	// CSRFToken is the session's synchronizer token, if any.
+	CSRFToken string
+
+	// Successor, when non-zero, marks this record as a forwarding stub
+	// left by a rotation with a grace period: the session now lives under
+	// the Successor key. A stub carries no data of its own.
+	Successor Key
+
+	// Sessions is set only in a user's index record (see the Manager's
+	// ListUserSessions): one entry per session of the user.
+	Sessions []SessionRef
+}
+
+// SessionRef is one entry of a user's index record.
+type SessionRef struct {
+	Key            Key       // the session's store key
+	Handle         string    // the session's public handle
+	CreatedAt      time.Time // when the session was created
+	AbsoluteExpiry time.Time // when the session ends at the latest
+}
+
+// Item is what Get returns: a shared, read-only Record and what the store
+// knows of its expiry.
+type Item struct {
+	// Record is the stored record. It is shared: never modify it.
+	Record *Record
+
+	// ExpiresAt is the item's expiry as known to the store. Stores with an
+	// exact clock (memory) report it exactly; stores that cannot read an
+	// item's remaining lifetime (memcached) report a time before which the
+	// item will not expire by age: "at least until".
+	ExpiresAt time.Time
+}
+
+// UpdateFunc computes the next version of an item from the current one.
+// It returns the new record and its new expiry; a nil record deletes the
+// item. An error aborts the update and is returned by Update as is.
+//
+// Stores may call an UpdateFunc more than once (optimistic retries), so it
+// must have no side effects and must not modify cur.Record.
+type UpdateFunc func(cur Item) (next *Record, expiresAt time.Time, err error)
+
+// Store is the contract every session store implements. All methods are
+// safe for concurrent use, take a context first, and return the errors
+// above (wrapped where useful), so that callers can rely on errors.Is.
+//
+// Expiry times are absolute. An item whose expiry has passed is gone: Get
+// returns ErrNotFound for it, Add may replace it, Update and Touch return
+// ErrNotFound. An expiry in the past or now means the item expires at once.
+type Store interface {
+	// Get returns the live item stored under key, or ErrNotFound.
+	// The returned Record is shared and must not be modified.
+	Get(ctx context.Context, key Key) (Item, error)
+
+	// Add stores rec under key with the given expiry only if no live item
+	// exists there; otherwise it returns ErrExists and changes nothing.
+	// The store takes ownership of rec: the caller must not modify it.
+	Add(ctx context.Context, key Key, rec *Record, expiresAt time.Time) error
+
+	// Update atomically replaces the live item under key with the result
+	// of fn applied to it. If no live item exists it returns ErrNotFound
+	// and never creates one, so an item deleted while an update is in
+	// flight stays deleted. If fn returns a nil record the item is
+	// deleted. Stores that retry optimistically return ErrConflict after
+	// a bounded number of attempts.
+	Update(ctx context.Context, key Key, fn UpdateFunc) error
+
+	// Delete removes the item under key. Deleting a missing key is not an
+	// error.
+	Delete(ctx context.Context, key Key) error
+
+	// Touch sets a new expiry for the live item under key without
+	// rewriting its record, or returns ErrNotFound.
+	Touch(ctx context.Context, key Key, expiresAt time.Time) error
+
+	// Close releases the store's resources (background goroutines,
+	// connections it owns). It is idempotent; operations after Close
+	// return ErrClosed.
+	Close() error
+}

@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/securestack/ginsession/stores"
 )
 
 // Context keys under which the middleware stores the session and the
@@ -76,34 +78,58 @@ func (m *Manager) handle(c *gin.Context) {
 	}
 	if !wellFormed(id) {
 		m.stats.malformed.Add(1)
-		m.cookie.clear(c)
+		m.unknown(c)
 		return
 	}
 	ctx := c.Request.Context()
 	s, item, err := m.load(ctx, id)
 	if err == nil {
-		now := m.now()
-		next := m.idleDeadline(now, s.AbsoluteExpiresAt)
-		if next.Sub(item.ExpiresAt) >= max(m.cfg.refresh, 1) {
-			err = m.store.Touch(ctx, s.key, next)
-			if err == nil {
-				m.stats.refreshes.Add(1)
-				s.ExpiresAt = next
-			} else {
-				err = m.storeErr("refresh session", err)
-			}
-		}
+		s, err = m.maintain(c, s, item)
 	}
 	switch {
 	case err == nil:
 		c.Set(SessionKey, s)
 	case errors.Is(err, ErrNotFound):
 		m.stats.unknown.Add(1)
-		m.cookie.clear(c)
+		m.unknown(c)
 	default:
 		m.stats.storeErrors.Add(1)
 		m.cfg.errorHandler(c, err)
 	}
+}
+
+// unknown handles a cookie that names no live session: the ID is never
+// adopted, the cookie is cleared and the hook, if any, is told.
+func (m *Manager) unknown(c *gin.Context) {
+	m.cookie.clear(c)
+	if m.cfg.unknownHook != nil {
+		m.cfg.unknownHook(c)
+	}
+}
+
+// maintain applies automatic renewal (WithRenewalInterval) and sliding
+// expiry to a session just loaded for a request.
+func (m *Manager) maintain(c *gin.Context, s *Session, item stores.Item) (*Session, error) {
+	now := m.now()
+	stub := s.key != m.hash.key(s.ID) // reached through a grace-period stub
+	if m.cfg.renewal > 0 && !stub && now.Sub(s.renewedAt) >= m.cfg.renewal {
+		r, err := m.rotateKey(c.Request.Context(), s.key)
+		if err != nil {
+			return nil, err
+		}
+		m.cookie.set(c, r)
+		return r, nil
+	}
+	next := m.idleDeadline(now, s.AbsoluteExpiresAt)
+	if next.Sub(item.ExpiresAt) < max(m.cfg.refresh, 1) {
+		return s, nil
+	}
+	if err := m.store.Touch(c.Request.Context(), s.key, next); err != nil {
+		return nil, m.storeErr("refresh session", err)
+	}
+	m.stats.refreshes.Add(1)
+	s.ExpiresAt = next
+	return s, nil
 }
 
 // Current returns the request's session, if the middleware loaded a live
@@ -192,7 +218,7 @@ func Rotate(c *gin.Context) (*Session, error) {
 	if !ok {
 		return nil, ErrNoSession
 	}
-	s, err := m.RotateSession(c.Request.Context(), old.ID)
+	s, err := m.rotateKey(c.Request.Context(), old.key)
 	if err != nil {
 		return nil, err
 	}

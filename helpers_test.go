@@ -2,6 +2,7 @@ package ginsession_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -211,3 +212,6 @@ func sessionCookie(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
 	}
 	return found
 }
+
+// sha256Key is the store key of id when no token hash key is configured.
+func sha256Key(id string) stores.Key { return sha256.Sum256([]byte(id)) }

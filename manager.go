@@ -133,11 +133,15 @@ func (m *Manager) idleDeadline(now, abs time.Time) time.Time {
 // With WithCreateLimiter, it returns a *RateLimitError (matching
 // ErrRateLimited) when userID has created too many sessions.
 //
+// A session with a user ID is also recorded in the user's index, so that
+// ListUserSessions and DeleteUserSessions can find it; past
+// WithMaxSessionsPerUser sessions, the user's oldest session ends.
+//
 // CreateSession does not set a cookie; in a Gin handler use Login, which
 // also ends the session the request already carried.
 func (m *Manager) CreateSession(ctx context.Context, userID string, data map[string]any) (*Session, error) {
 	now := m.now()
-	if err := m.limit(userID, now); err != nil {
+	if err := m.limit(ctx, userID, now); err != nil {
 		return nil, err
 	}
 	clean, err := stores.MergeData(nil, data)
@@ -153,20 +157,36 @@ func (m *Manager) CreateSession(ctx context.Context, userID string, data map[str
 		AbsoluteExpiry: now.Add(m.cfg.absolute),
 		RenewedAt:      now,
 	}
-	id, key, err := m.add(ctx, rec, m.idleDeadline(now, rec.AbsoluteExpiry))
+	exp := m.idleDeadline(now, rec.AbsoluteExpiry)
+	id, key, err := m.add(ctx, rec, exp)
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: create session: %w", err)
 	}
-	return newSession(id, key, rec, m.idleDeadline(now, rec.AbsoluteExpiry)), nil
+	return newSession(id, key, rec, exp), nil
 }
 
-// add stores rec under a fresh ID and returns the ID and its key. A
-// collision of 256-bit random IDs does not happen in practice, but Add's
-// contract makes it safe to retry rather than overwrite.
+// add stores rec under a fresh ID, registered in its user's index first,
+// and returns the ID and its key. Add fails with ErrExists only when a
+// concurrent revocation left a tombstone on the key just registered (or on
+// a 256-bit collision, which does not happen in practice); a retry under a
+// new ID is then correct.
 func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Time) (string, stores.Key, error) {
 	for range 3 {
 		id := newID()
 		key := m.hash.key(id)
+		if rec.UserID != "" {
+			dropped, err := m.register(ctx, rec.UserID, stores.SessionRef{
+				Key: key, Handle: rec.Handle, CreatedAt: rec.CreatedAt, AbsoluteExpiry: rec.AbsoluteExpiry,
+			})
+			if err != nil {
+				return "", stores.Key{}, err
+			}
+			for _, d := range dropped {
+				if err := m.kill(ctx, d.Key); err != nil {
+					return "", stores.Key{}, err
+				}
+			}
+		}
 		err := m.store.Add(ctx, key, rec, expiresAt)
 		if errors.Is(err, stores.ErrExists) {
 			continue
@@ -186,13 +206,19 @@ func (m *Manager) GetSession(ctx context.Context, id string) (*Session, error) {
 	return s, err
 }
 
-// load looks a session up and reports its stored expiry.
+// load looks a session up and reports its stored item. An ID rotated away
+// within the grace period (WithRotationGrace) resolves to its successor;
+// the Session then keeps the ID it was asked for, with the successor's key.
 func (m *Manager) load(ctx context.Context, id string) (*Session, stores.Item, error) {
 	if !wellFormed(id) {
 		return nil, stores.Item{}, ErrNotFound
 	}
 	key := m.hash.key(id)
 	item, err := m.store.Get(ctx, key)
+	if err == nil && item.Record.Successor != (stores.Key{}) {
+		key = item.Record.Successor
+		item, err = m.store.Get(ctx, key)
+	}
 	if err != nil {
 		if errors.Is(err, stores.ErrNotFound) {
 			return nil, item, ErrNotFound
@@ -200,9 +226,12 @@ func (m *Manager) load(ctx context.Context, id string) (*Session, stores.Item, e
 		return nil, item, fmt.Errorf("ginsession: load session: %w", err)
 	}
 	if !m.now().Before(item.Record.AbsoluteExpiry) {
-		// Past its absolute deadline: gone. Deleting it is only tidying
-		// (the store would expire it soon), so a failure is not reported.
-		_ = m.store.Delete(ctx, key)
+		// Past its absolute deadline (or a tombstone, whose deadline is
+		// zero): gone. The store expires it soon anyway, so removing it
+		// here is only tidying and its failure is not reported.
+		if item.Record.Handle != "" {
+			_ = m.store.Delete(ctx, key)
+		}
 		return nil, item, ErrNotFound
 	}
 	return newSession(id, key, item.Record, item.ExpiresAt), item, nil
@@ -210,6 +239,12 @@ func (m *Manager) load(ctx context.Context, id string) (*Session, stores.Item, e
 
 // errExpired aborts an update of a session past its absolute deadline.
 var errExpired = errors.New("ginsession: session expired")
+
+// forwardError aborts an update that met a grace-period stub; the update is
+// retried on the successor.
+type forwardError struct{ to stores.Key }
+
+func (e *forwardError) Error() string { return "ginsession: session rotated" }
 
 // UpdateSession merges data into the session's stored data, atomically: a
 // nil value removes its key, any other value sets it, and keys not named
@@ -237,21 +272,41 @@ func (m *Manager) UpdateSession(ctx context.Context, id string, data map[string]
 			unset = append(unset, k)
 		}
 	}
-	err = m.store.Update(ctx, m.hash.key(id), func(cur stores.Item) (*stores.Record, time.Time, error) {
-		now := m.now()
-		if !now.Before(cur.Record.AbsoluteExpiry) {
-			return nil, time.Time{}, errExpired
-		}
-		next := *cur.Record
-		next.Data = make(map[string]any, len(cur.Record.Data)+len(set))
-		maps.Copy(next.Data, cur.Record.Data)
+	return m.updateKey(ctx, m.hash.key(id), func(now time.Time, cur *stores.Record) *stores.Record {
+		next := *cur
+		next.Data = make(map[string]any, len(cur.Data)+len(set))
+		maps.Copy(next.Data, cur.Data)
 		for _, k := range unset {
 			delete(next.Data, k)
 		}
 		maps.Copy(next.Data, set)
-		return &next, m.idleDeadline(now, next.AbsoluteExpiry), nil
+		return &next
 	})
-	return m.storeErr("update session", err)
+}
+
+// updateKey applies change to the live session under key, following a
+// grace-period stub to its successor, and extends the idle deadline.
+func (m *Manager) updateKey(ctx context.Context, key stores.Key, change func(now time.Time, cur *stores.Record) *stores.Record) error {
+	for range 2 {
+		err := m.store.Update(ctx, key, func(cur stores.Item) (*stores.Record, time.Time, error) {
+			if cur.Record.Successor != (stores.Key{}) {
+				return nil, time.Time{}, &forwardError{to: cur.Record.Successor}
+			}
+			now := m.now()
+			if !now.Before(cur.Record.AbsoluteExpiry) {
+				return nil, time.Time{}, errExpired
+			}
+			next := change(now, cur.Record)
+			return next, m.idleDeadline(now, next.AbsoluteExpiry), nil
+		})
+		var fwd *forwardError
+		if errors.As(err, &fwd) {
+			key = fwd.to
+			continue
+		}
+		return m.storeErr("update session", err)
+	}
+	return ErrNotFound
 }
 
 // storeErr maps a store error to the Manager's documented errors.
@@ -268,11 +323,31 @@ func (m *Manager) storeErr(op string, err error) error {
 
 // DeleteSession deletes the session with the given ID. Deleting a missing,
 // expired or malformed ID is not an error, so DeleteSession is idempotent.
+// An ID rotated away within the grace period ends its successor too.
 func (m *Manager) DeleteSession(ctx context.Context, id string) error {
 	if !wellFormed(id) {
 		return nil
 	}
-	return m.storeErr("delete session", m.store.Delete(ctx, m.hash.key(id)))
+	return m.deleteKey(ctx, m.hash.key(id))
+}
+
+func (m *Manager) deleteKey(ctx context.Context, key stores.Key) error {
+	if m.cfg.grace <= 0 {
+		return m.storeErr("delete session", m.store.Delete(ctx, key))
+	}
+	// With a grace period the ID may be a stub: take it and its successor.
+	var next stores.Key
+	err := m.store.Update(ctx, key, func(cur stores.Item) (*stores.Record, time.Time, error) {
+		next = cur.Record.Successor
+		return nil, time.Time{}, nil
+	})
+	if err == nil && next != (stores.Key{}) {
+		err = m.store.Delete(ctx, next)
+	}
+	if errors.Is(err, stores.ErrNotFound) {
+		err = nil
+	}
+	return m.storeErr("delete session", err)
 }
 
 // RefreshSession extends the session's idle deadline to a full idle
@@ -291,9 +366,10 @@ func (m *Manager) RefreshSession(ctx context.Context, id string) error {
 
 // RotateSession replaces the session's ID with a fresh one and returns the
 // session under its new ID. User, data, handle, creation time and absolute
-// deadline are kept; the old ID stops working at once. Rotate the ID when
-// privileges change (login, logout of an elevated role, password change)
-// to defeat session fixation; see
+// deadline are kept; the old ID stops working at once, or after the grace
+// period set by WithRotationGrace. Rotate the ID when privileges change
+// (login, logout of an elevated role, password change) to defeat session
+// fixation; see
 // https://cheatsheetseries.owasp.org/cheatsheets/Session_Management_Cheat_Sheet.html#renew-the-session-id-after-any-privilege-level-change
 //
 // In a Gin handler use Rotate, which also sets the new cookie.
@@ -301,16 +377,29 @@ func (m *Manager) RotateSession(ctx context.Context, id string) (*Session, error
 	if !wellFormed(id) {
 		return nil, ErrNotFound
 	}
-	oldKey := m.hash.key(id)
-	// Take the record and delete the old ID in one atomic step, so an
+	return m.rotateKey(ctx, m.hash.key(id))
+}
+
+func (m *Manager) rotateKey(ctx context.Context, oldKey stores.Key) (*Session, error) {
+	newID := newID()
+	newKey := m.hash.key(newID)
+	// Take the record and retire the old ID in one atomic step, so an
 	// update racing with the rotation cannot land on the old ID and be lost.
 	var rec *stores.Record
 	err := m.store.Update(ctx, oldKey, func(cur stores.Item) (*stores.Record, time.Time, error) {
-		if !m.now().Before(cur.Record.AbsoluteExpiry) {
+		if cur.Record.Successor != (stores.Key{}) {
+			return nil, time.Time{}, errExpired // already rotated: use the new ID
+		}
+		now := m.now()
+		if !now.Before(cur.Record.AbsoluteExpiry) {
 			return nil, time.Time{}, errExpired
 		}
 		rec = cur.Record
-		return nil, time.Time{}, nil
+		if m.cfg.grace <= 0 {
+			return nil, time.Time{}, nil
+		}
+		stub := &stores.Record{UserID: rec.UserID, AbsoluteExpiry: rec.AbsoluteExpiry, Successor: newKey}
+		return stub, minTime(now.Add(m.cfg.grace), rec.AbsoluteExpiry), nil
 	})
 	if err != nil {
 		return nil, m.storeErr("rotate session", err)
@@ -319,15 +408,28 @@ func (m *Manager) RotateSession(ctx context.Context, id string) (*Session, error
 	next := *rec
 	next.RenewedAt = now
 	exp := m.idleDeadline(now, next.AbsoluteExpiry)
-	newID, newKey, err := m.add(ctx, &next, exp)
-	if err != nil {
+	if err := m.store.Add(ctx, newKey, &next, exp); err != nil {
 		// Put the session back under its old ID rather than lose it.
-		if rerr := m.store.Add(ctx, oldKey, rec, exp); rerr != nil {
+		if rerr := m.restore(ctx, oldKey, rec, exp); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return nil, fmt.Errorf("ginsession: rotate session: %w", err)
 	}
+	if next.UserID != "" {
+		if err := m.replaceRef(ctx, next.UserID, next.Handle, newKey); err != nil {
+			return nil, fmt.Errorf("ginsession: rotate session: %w", err)
+		}
+	}
 	return newSession(newID, newKey, &next, exp), nil
+}
+
+// restore puts rec back under key after a failed rotation.
+func (m *Manager) restore(ctx context.Context, key stores.Key, rec *stores.Record, exp time.Time) error {
+	err := m.store.Add(ctx, key, rec, exp)
+	if errors.Is(err, stores.ErrExists) { // the grace stub: replace it
+		err = m.store.Update(ctx, key, func(stores.Item) (*stores.Record, time.Time, error) { return rec, exp, nil })
+	}
+	return err
 }
 
 // Middleware returns the Gin middleware that loads each request's session.
@@ -335,11 +437,14 @@ func (m *Manager) RotateSession(ctx context.Context, id string) (*Session, error
 func (m *Manager) Middleware() gin.HandlerFunc { return New(m) }
 
 // limit applies the creation limiter, if any.
-func (m *Manager) limit(userID string, now time.Time) error {
+func (m *Manager) limit(ctx context.Context, userID string, now time.Time) error {
 	if m.cfg.limiter == nil {
 		return nil
 	}
-	d := m.cfg.limiter.ReserveAt(userID, now)
+	d, err := m.cfg.limiter.ReserveAtContext(ctx, userID, now)
+	if err != nil {
+		return fmt.Errorf("ginsession: create session: %w", err)
+	}
 	if !d.Allowed {
 		return &RateLimitError{RetryAfter: d.RetryAfter}
 	}

@@ -49,6 +49,9 @@ type config struct {
 	logger                  *slog.Logger
 	hashKey                 []byte
 	limiter                 *Limiter
+	maxPerUser              int
+	grace, renewal          time.Duration
+	unknownHook             func(*gin.Context)
 
 	cookieName, cookieDomain, cookiePath string
 	cookieSecure, persistent             bool
@@ -68,6 +71,7 @@ func defaultConfig() config {
 		cookiePath:   "/",
 		cookieSecure: true,
 		sameSite:     http.SameSiteLaxMode,
+		maxPerUser:   DefaultMaxSessionsPerUser,
 		setBy:        map[string]string{},
 	}
 }
@@ -203,6 +207,54 @@ func WithCreateLimiter(l *Limiter) Option {
 	return func(c *config) { c.limiter = l }
 }
 
+// WithMaxSessionsPerUser caps how many sessions one user ID may hold at
+// once. Creating one more ends the user's oldest session, so a leaked
+// password or a bot cannot pile up sessions without bound, and the user's
+// index (see ListUserSessions) stays small. It must be at least 1. The
+// default is DefaultMaxSessionsPerUser (100).
+func WithMaxSessionsPerUser(n int) Option {
+	return func(c *config) {
+		c.maxPerUser = n
+		c.setBy["maxPerUser"] = fmt.Sprintf("WithMaxSessionsPerUser(%d)", n)
+	}
+}
+
+// WithRotationGrace keeps a rotated-away session ID working for d after the
+// rotation, resolving to the new session, so that requests already in flight
+// with the old cookie (parallel fetches from one page) do not fail. After d
+// the old ID is dead. Logging out or deleting through either ID ends the
+// session. The absolute deadline never moves. Zero disables the grace
+// period: the old ID dies at once. The default is 0.
+func WithRotationGrace(d time.Duration) Option {
+	return func(c *config) {
+		c.grace = d
+		c.setBy["grace"] = fmt.Sprintf("WithRotationGrace(%s)", d)
+	}
+}
+
+// WithRenewalInterval makes the middleware rotate a session's ID
+// automatically once it is d old (OWASP's renewal timeout), setting the new
+// cookie on that response. It limits how long a stolen ID stays useful even
+// while its owner stays active. Combine it with WithRotationGrace so that
+// parallel requests carrying the previous ID are not refused. Zero disables
+// automatic rotation. The default is 0.
+func WithRenewalInterval(d time.Duration) Option {
+	return func(c *config) {
+		c.renewal = d
+		c.setBy["renewal"] = fmt.Sprintf("WithRenewalInterval(%s)", d)
+	}
+}
+
+// WithUnknownIDHook sets a function the middleware calls for every request
+// whose session cookie is malformed or names no live session. Such IDs are
+// never adopted: the request proceeds without a session and the cookie is
+// cleared. Use the hook to count or alert on probing clients, or to feed a
+// Limiter keyed by client IP. It runs before the handlers and may abort the
+// request. The default is none.
+func WithUnknownIDHook(hook func(c *gin.Context)) Option {
+	return func(c *config) { c.unknownHook = hook }
+}
+
 // validate checks the configuration and returns an error naming the
 // offending option.
 func (c *config) validate() error {
@@ -220,6 +272,15 @@ func (c *config) validate() error {
 	case c.refresh < 0 || c.refresh >= c.idle:
 		return fmt.Errorf("%s: refresh interval must be at least 0 and less than the idle timeout (%s)",
 			name("refresh", "WithRefreshInterval"), c.idle)
+	}
+	if c.maxPerUser < 1 {
+		return fmt.Errorf("%s: must be at least 1", name("maxPerUser", "WithMaxSessionsPerUser"))
+	}
+	if c.grace < 0 {
+		return fmt.Errorf("%s: must not be negative", name("grace", "WithRotationGrace"))
+	}
+	if c.renewal < 0 {
+		return fmt.Errorf("%s: must not be negative", name("renewal", "WithRenewalInterval"))
 	}
 	if !validCookieName(c.cookieName) {
 		return fmt.Errorf("%s: not a valid cookie name", name("name", "WithCookieName"))

@@ -212,13 +212,13 @@ func TestAbsoluteExpiry(t *testing.T) {
 		advance time.Duration
 		want    int
 	}{
-		{9 * time.Minute, http.StatusOK},  // 0:09
-		{9 * time.Minute, http.StatusOK},  // 0:18
-		{9 * time.Minute, http.StatusOK},  // 0:27
-		{9 * time.Minute, http.StatusOK},  // 0:36
-		{9 * time.Minute, http.StatusOK},  // 0:45
-		{9 * time.Minute, http.StatusOK},  // 0:54
-		{5 * time.Minute, http.StatusOK},  // 0:59, active, but the deadline is 1:00
+		{9 * time.Minute, http.StatusOK},       // 0:09
+		{9 * time.Minute, http.StatusOK},       // 0:18
+		{9 * time.Minute, http.StatusOK},       // 0:27
+		{9 * time.Minute, http.StatusOK},       // 0:36
+		{9 * time.Minute, http.StatusOK},       // 0:45
+		{9 * time.Minute, http.StatusOK},       // 0:54
+		{5 * time.Minute, http.StatusOK},       // 0:59, active, but the deadline is 1:00
 		{time.Minute, http.StatusUnauthorized}, // 1:00
 	}
 	for i, st := range steps {
@@ -256,19 +256,19 @@ func TestMalformedCookiesNeverReachTheStore(t *testing.T) {
 	name := ginsession.DefaultCookieName + "="
 	valid := strings.Repeat("A", 43)
 	tests := map[string]string{
-		"empty":               name,
-		"too short":           name + valid[:42],
-		"too long":            name + valid + "A",
-		"wrong alphabet":      name + strings.Repeat("A", 42) + "+",
-		"padding":             name + strings.Repeat("A", 41) + "==",
-		"non-canonical tail":  name + strings.Repeat("A", 42) + "B",
-		"4 KB of junk":        name + strings.Repeat("x", 4096),
-		"unicode":             name + strings.Repeat("é", 21) + "A",
-		"quoted":              name + `"` + valid[:41] + `"`,
-		"spaces inside":       name + strings.Repeat("A", 20) + " " + strings.Repeat("A", 22),
-		"control characters":  name + strings.Repeat("A", 42) + "\x00",
-		"path traversal":      name + "../../etc/passwd",
-		"sql":                 name + "' OR 1=1 --",
+		"empty":              name,
+		"too short":          name + valid[:42],
+		"too long":           name + valid + "A",
+		"wrong alphabet":     name + strings.Repeat("A", 42) + "+",
+		"padding":            name + strings.Repeat("A", 41) + "==",
+		"non-canonical tail": name + strings.Repeat("A", 42) + "B",
+		"4 KB of junk":       name + strings.Repeat("x", 4096),
+		"unicode":            name + strings.Repeat("é", 21) + "A",
+		"quoted":             name + `"` + valid[:41] + `"`,
+		"spaces inside":      name + strings.Repeat("A", 20) + " " + strings.Repeat("A", 22),
+		"control characters": name + strings.Repeat("A", 42) + "\x00",
+		"path traversal":     name + "../../etc/passwd",
+		"sql":                name + "' OR 1=1 --",
 	}
 	for desc, cookie := range tests {
 		t.Run(desc, func(t *testing.T) {

@@ -210,10 +210,12 @@ func (e *LimiterError) Unwrap() error { return e.Err }
 // the shard's map, besides the key string itself, which the Limiter keeps:
 // about 110 bytes at a limit of 5 and about 360 bytes above
 // LimiterExactMax (measured by BenchmarkLimiterMemory with one million
-// keys). Every operation examines two entries and drops those idle for a
-// full window, so a key's memory is freed within a few operations once its
-// events leave the window; no goroutine is involved and there is nothing to
-// close. The number of keys is capped (WithMaxKeys, WithCapFailMode).
+// keys). Every operation on a shard examines two of its entries, in turn,
+// and drops those idle for a full window by the latest time the shard has
+// seen; a shard also shrinks its tables once they are mostly empty. So the
+// memory of idle keys is reclaimed as traffic goes on, without a goroutine
+// and with nothing to close, and the number of keys is capped in any case
+// (WithMaxKeys, WithCapFailMode).
 //
 // # Backends
 //
@@ -229,10 +231,12 @@ type Limiter struct {
 	window  int64 // nanoseconds
 	windowD time.Duration
 
-	// Bucketed mode: width is the bucket width and nb = K+1 the buckets
-	// stored per key. Exact mode: width and nb are zero.
+	// Bucketed mode: width is the bucket width, nb = K+1 the buckets
+	// stored per key, and shift aligns bucket boundaries with multiples of
+	// width in Unix time. Exact mode: all three are zero.
 	width int64
 	nb    int
+	shift int64
 
 	base   time.Time
 	seed   maphash.Seed
@@ -330,6 +334,7 @@ func NewLimiter(limit int, window time.Duration, opts ...LimiterOption) *Limiter
 		}
 		l.width = l.window / k
 		l.nb = int(k) + 1
+		l.shift = limFloorMod(l.base.UnixNano(), l.width)
 	}
 	n := limShardsMax
 	for n > 1 && n*limShardMinKeys > cfg.maxKeys {
@@ -425,9 +430,8 @@ func (l *Limiter) offset(now time.Time) int64 {
 	return min(max(t, -limTimeMax), limTimeMax)
 }
 
-// decide runs the in-process policy for key at now. detail asks for
-// Remaining and ResetAfter of admissions (RetryAfter of refusals is always
-// set).
+// decide runs the in-process policy for key at now. Without detail, only
+// Allowed is set.
 func (l *Limiter) decide(key string, now time.Time, detail bool) Decision {
 	t := l.offset(now)
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]
@@ -474,6 +478,9 @@ func (l *Limiter) decideExact(s *limShard, e *limEntry, i int, key string, t, c 
 		e.n--
 	}
 	if int(e.n) >= lim {
+		if !detail {
+			return Decision{}
+		}
 		wait := time.Duration(ring[e.head] + l.window - t)
 		return Decision{RetryAfter: wait, ResetAfter: wait}
 	}
@@ -499,7 +506,7 @@ func (l *Limiter) decideExact(s *limShard, e *limEntry, i int, key string, t, c 
 func (l *Limiter) decideBucketed(s *limShard, e *limEntry, i int, key string, t, c int64, detail bool) Decision {
 	nb := l.nb
 	cnt := s.counts[i*nb : i*nb+nb]
-	b := limFloorDiv(c, l.width)
+	b := limFloorDiv(c+l.shift, l.width)
 	switch {
 	case e.n == 0:
 		e.head = b
@@ -508,8 +515,11 @@ func (l *Limiter) decideBucketed(s *limShard, e *limEntry, i int, key string, t,
 			clear(cnt)
 			e.n = 0
 		} else {
-			for j := e.head + 1; j <= b; j++ {
-				slot := limMod(j, nb)
+			slot := limMod(e.head, nb)
+			for range b - e.head {
+				if slot++; slot == nb {
+					slot = 0
+				}
 				e.n -= int32(cnt[slot])
 				cnt[slot] = 0
 			}
@@ -517,7 +527,10 @@ func (l *Limiter) decideBucketed(s *limShard, e *limEntry, i int, key string, t,
 		e.head = b
 	}
 	if int(e.n) >= l.limit {
-		wait := time.Duration(l.oldestBucket(cnt, e.head)*l.width - t)
+		if !detail {
+			return Decision{}
+		}
+		wait := time.Duration(l.bucketStart(l.oldestBucket(cnt, e.head)) - t)
 		return Decision{RetryAfter: wait, ResetAfter: wait}
 	}
 	cnt[limMod(b, nb)]++
@@ -528,7 +541,7 @@ func (l *Limiter) decideBucketed(s *limShard, e *limEntry, i int, key string, t,
 	d := Decision{Allowed: true}
 	if detail {
 		d.Remaining = l.limit - int(e.n)
-		d.ResetAfter = time.Duration(l.oldestBucket(cnt, e.head)*l.width - t)
+		d.ResetAfter = time.Duration(l.bucketStart(l.oldestBucket(cnt, e.head)) - t)
 	}
 	return d
 }
@@ -537,14 +550,20 @@ func (l *Limiter) decideBucketed(s *limShard, e *limEntry, i int, key string, t,
 // non-empty live bucket leaves the window: that bucket's index plus nb.
 // The live buckets are head-nb+1 … head and at least one is non-empty.
 func (l *Limiter) oldestBucket(cnt []uint32, head int64) int64 {
-	nb := int64(l.nb)
-	for j := head - nb + 1; j < head; j++ {
-		if cnt[limMod(j, l.nb)] != 0 {
-			return j + nb
+	slot := limMod(head+1, l.nb) // slot of bucket head-nb+1
+	for k := range int64(l.nb) - 1 {
+		if cnt[slot] != 0 {
+			return head + 1 + k
+		}
+		if slot++; slot == l.nb {
+			slot = 0
 		}
 	}
-	return head + nb
+	return head + int64(l.nb)
 }
+
+// bucketStart returns the offset at which bucket j starts.
+func (l *Limiter) bucketStart(j int64) int64 { return j*l.width - l.shift }
 
 // insertLocked starts tracking key and returns its index. The new entry's
 // clock starts at the shard's floor. It requires s.mu held.
@@ -649,6 +668,15 @@ func limFloorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// limFloorMod returns a mod b in [0, b) for b > 0.
+func limFloorMod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
 }
 
 // limMod returns j mod n in [0, n) for n > 0.

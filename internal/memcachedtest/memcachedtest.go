@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -229,7 +230,7 @@ func (s *Server) launch() (*process, error) {
 	}
 }
 
-// kill stops the process and waits for it to exit.
+// kill stops the process, paused or not, and waits for it to exit.
 func (p *process) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
@@ -252,6 +253,33 @@ func (s *Server) stop() error {
 		s.proc = nil
 	}
 	return nil
+}
+
+// Pause freezes the server (SIGSTOP): it keeps its connections and the
+// kernel still accepts new ones, but nothing is answered, as with a hung
+// or unreachable host. Resume undoes it; a paused server is resumed before
+// it is stopped.
+func (s *Server) Pause(tb testing.TB) {
+	tb.Helper()
+	s.signal(tb, syscall.SIGSTOP)
+}
+
+// Resume lets a paused server run again (SIGCONT).
+func (s *Server) Resume(tb testing.TB) {
+	tb.Helper()
+	s.signal(tb, syscall.SIGCONT)
+}
+
+func (s *Server) signal(tb testing.TB, sig syscall.Signal) {
+	tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		tb.Fatalf("memcachedtest: signal %v: server stopped", sig)
+	}
+	if err := s.proc.cmd.Process.Signal(sig); err != nil {
+		tb.Fatalf("memcachedtest: signal %v: %v", sig, err)
+	}
 }
 
 // Restart stops the server if it runs and starts a new, empty one on the
@@ -309,24 +337,25 @@ func (s *Server) FlushAll(tb testing.TB) {
 }
 
 // Dump returns every live item on the server, key to value. It lists keys
-// with `lru_crawler metadump all` and reads each with `get`; items that
+// with `lru_crawler metadump all` (crawling again until it has listed as
+// many items as the server counts) and reads each with `get`; items that
 // expire in between are left out. Security tests use it to scan the
 // store's contents for secrets.
 func (s *Server) Dump(tb testing.TB) map[string][]byte {
 	tb.Helper()
 	items := make(map[string][]byte)
-	err := withConn(s.Addr, func(rw *bufio.ReadWriter) error {
-		keys, err := metadump(rw)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			v, ok, err := get(rw, k)
+	metas, err := s.metadump()
+	if err != nil {
+		tb.Fatalf("memcachedtest: dump: %v", err)
+	}
+	err = withConn(s.Addr, func(rw *bufio.ReadWriter) error {
+		for _, m := range metas {
+			v, ok, err := get(rw, m.Key)
 			if err != nil {
 				return err
 			}
 			if ok {
-				items[k] = v
+				items[m.Key] = v
 			}
 		}
 		return nil
@@ -335,6 +364,56 @@ func (s *Server) Dump(tb testing.TB) map[string][]byte {
 		tb.Fatalf("memcachedtest: dump: %v", err)
 	}
 	return items
+}
+
+// Meta is what memcached tells of an item without its value.
+type Meta struct {
+	// Key is the item's key.
+	Key string
+	// Exp is the item's expiry as a Unix time, or -1 for none.
+	Exp int64
+	// Size is the item's total size in memory, in bytes.
+	Size int
+}
+
+// Metadump returns the metadata of every item on the server, as listed by
+// `lru_crawler metadump all`.
+func (s *Server) Metadump(tb testing.TB) []Meta {
+	tb.Helper()
+	metas, err := s.metadump()
+	if err != nil {
+		tb.Fatalf("memcachedtest: metadump: %v", err)
+	}
+	return metas
+}
+
+// metadump lists every item. A crawl can miss an item that the server is
+// moving between its LRU queues (right after a read, say), so it crawls
+// again until it has listed as many items as the server holds.
+func (s *Server) metadump() ([]Meta, error) {
+	deadline := time.Now().Add(startTimeout)
+	for {
+		var metas []Meta
+		err := withConn(s.Addr, func(rw *bufio.ReadWriter) error {
+			var err error
+			metas, err = metadump(rw)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		stats, err := rawStats(s.Addr)
+		if err != nil {
+			return nil, err
+		}
+		if uint64(len(metas)) >= stats["curr_items"] {
+			return metas, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("listed %d items of %d", len(metas), stats["curr_items"])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // withConn runs fn on a fresh connection to addr.
@@ -391,25 +470,33 @@ func rawStats(addr string) (map[string]uint64, error) {
 	return stats, err
 }
 
-// metadump lists the keys of all items with `lru_crawler metadump all`.
-func metadump(rw *bufio.ReadWriter) ([]string, error) {
-	var keys []string
+// metadump lists all items with `lru_crawler metadump all`.
+func metadump(rw *bufio.ReadWriter) ([]Meta, error) {
+	var metas []Meta
 	line, err := command(rw, "lru_crawler metadump all\r\n")
 	for ; err == nil && line != "END"; line, err = readLine(rw) {
 		if strings.HasPrefix(line, "BUSY") || strings.HasPrefix(line, "ERROR") || strings.HasPrefix(line, "CLIENT_ERROR") {
 			return nil, fmt.Errorf("metadump: %s", line)
 		}
+		var m Meta
 		for _, field := range strings.Fields(line) {
-			if enc, ok := strings.CutPrefix(field, "key="); ok {
-				k, err := url.QueryUnescape(enc)
-				if err != nil {
-					return nil, fmt.Errorf("metadump: key %q: %w", enc, err)
-				}
-				keys = append(keys, k)
+			name, value, _ := strings.Cut(field, "=")
+			var err error
+			switch name {
+			case "key":
+				m.Key, err = url.QueryUnescape(value)
+			case "exp":
+				m.Exp, err = strconv.ParseInt(value, 10, 64)
+			case "size":
+				m.Size, err = strconv.Atoi(value)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("metadump: %q: %w", line, err)
 			}
 		}
+		metas = append(metas, m)
 	}
-	return keys, err
+	return metas, err
 }
 
 // get reads one item's value; ok is false on a miss.

@@ -103,3 +103,51 @@ func TestStartMain(t *testing.T) {
 	stop()
 	stop()
 }
+
+func TestMetadump(t *testing.T) {
+	s := Start(t)
+	err := withConn(s.Addr, func(rw *bufio.ReadWriter) error {
+		_, err := command(rw, "set forever 0 0 1\r\nx\r\nset soon 0 100 1\r\ny\r\n")
+		if err != nil {
+			return err
+		}
+		_, err = readLine(rw)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := map[string]int64{}
+	for _, m := range s.Metadump(t) {
+		exp[m.Key] = m.Exp
+		if m.Size <= 0 {
+			t.Errorf("%s: size %d", m.Key, m.Size)
+		}
+	}
+	if exp["forever"] != -1 {
+		t.Errorf("exp of forever = %d, want -1", exp["forever"])
+	}
+	if d := exp["soon"] - time.Now().Unix(); d < 98 || d > 102 {
+		t.Errorf("exp of soon is %ds from now, want about 100", d)
+	}
+}
+
+func TestPauseResume(t *testing.T) {
+	s := Start(t)
+	s.Pause(t)
+	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		t.Fatalf("a paused server still accepts connections: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := c.Write([]byte("version\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 64)); err == nil {
+		t.Fatal("a paused server answered")
+	}
+	s.Resume(t)
+	set(t, s, "k", "v")
+	s.Pause(t) // Stop in Cleanup kills a paused server
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,8 +100,8 @@ type limiterConfig struct {
 // per shard (the table has up to 64), so the table may hold up to n+63 keys.
 // When a new key finds its shard full of keys that are not idle, the
 // Limiter decides by its cap mode (WithCapFailMode). n must be positive.
-// The default is DefaultLimiterMaxKeys (1,048,576 keys; about 100 MB with a
-// limit of 5, see Limiter for the memory per key). It has no effect with
+// The default is DefaultLimiterMaxKeys (1,048,576 keys, which take about
+// 175 MB at a limit of 5; see Limiter for the memory per key). It has no effect with
 // WithLimiterBackend.
 func WithMaxKeys(n int) LimiterOption {
 	return func(c *limiterConfig) { c.maxKeys = n }
@@ -182,7 +183,7 @@ func (e *LimiterError) Unwrap() error { return e.Err }
 // Above that, memory per key would grow with the limit, so the Limiter
 // counts admissions in buckets of width w = window/K, where K is the
 // largest divisor of the window's nanoseconds not above 64 (K = 64 for any
-// window that is a whole number of microseconds). It admits an event at t
+// window that is a whole number of milliseconds). It admits an event at t
 // when fewer than limit admissions lie in the K+1 buckets that meet
 // (t-window, t]. The guarantee is kept, and the refusal is early by at most
 // one bucket: a refusal at t means that at least limit admissions lie in
@@ -201,16 +202,22 @@ func (e *LimiterError) Unwrap() error { return e.Err }
 // affect them; times without one (time.Date, parsed or rounded times) are
 // compared by wall clock.
 //
+// Idleness is judged by the latest time a shard has seen (see Memory), so
+// the callers of one Limiter should share one clock: a key whose callers
+// run more than a window behind the others may be dropped, and is then
+// decided at the others' time, as any dropped key that comes back.
+//
 // # Memory
 //
 // The in-process table is split into up to 64 shards, each with its own
 // mutex, chosen by a seeded hash of the key, so callers with different
 // keys rarely contend. A key costs its entry (24 bytes), its ring (8 bytes
-// per unit of limit) or buckets (4 bytes each, up to 65), and its slot in
-// the shard's map, besides the key string itself, which the Limiter keeps:
-// about 110 bytes at a limit of 5 and about 360 bytes above
-// LimiterExactMax (measured by BenchmarkLimiterMemory with one million
-// keys). Every operation on a shard examines two of its entries, in turn,
+// per unit of limit) or buckets (4 bytes each, up to 65), its slot in the
+// shard's map, and the Limiter's own copy of the key string, with slack
+// from the growth of these tables: with keys such as IPv4 addresses, about
+// 130 bytes at a limit of 1, 165 at 5, 660 at 64 and 420 above
+// LimiterExactMax, whatever the limit (measured by BenchmarkLimiterMemory
+// with one million keys). Keep keys short: hash long ones. Every operation on a shard examines two of its entries, in turn,
 // and drops those idle for a full window by the latest time the shard has
 // seen; a shard also shrinks its tables once they are mostly empty. So the
 // memory of idle keys is reclaimed as traffic goes on, without a goroutine
@@ -566,8 +573,11 @@ func (l *Limiter) oldestBucket(cnt []uint32, head int64) int64 {
 func (l *Limiter) bucketStart(j int64) int64 { return j*l.width - l.shift }
 
 // insertLocked starts tracking key and returns its index. The new entry's
-// clock starts at the shard's floor. It requires s.mu held.
+// clock starts at the shard's floor. The key is copied, so that a key cut
+// from a larger string (such as a header) does not keep it alive. It
+// requires s.mu held.
 func (l *Limiter) insertLocked(s *limShard, key string) int32 {
+	key = strings.Clone(key)
 	i := int32(len(s.ents))
 	s.ents = append(s.ents, limEntry{seen: s.floor})
 	s.keys = append(s.keys, key)

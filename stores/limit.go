@@ -28,31 +28,33 @@ type Decision struct {
 	ResetAfter time.Duration
 }
 
-// LimiterBackend keeps the admission history of sliding-window rate
-// limiters. The in-process limiter of package ginsession is one; package
-// stores/memcached provides one that several application instances share.
-//
-// Admit decides whether one event for key at time now is admitted under the
-// policy "at most limit events in any interval of length window", records
-// it if so, and returns the decision. Implementations must keep that
-// guarantee exactly for the admission times they record, whatever the order
-// in which calls and their now values arrive: an admission is recorded no
-// earlier than the latest admission already recorded for the key, so a now
-// that steps back is decided (and recorded) at that later instant. They may
-// refuse early, never admit more, and document by how much.
-//
-// One backend may serve several limiters: limit and window come with every
-// call, and keys are separated by the caller (for example with a prefix per
-// limiter). A key must always be used with the same limit and window.
-//
-// On error, the returned Decision is meaningless and the outcome is unknown
-// to the caller: the admission may or may not have been recorded. Errors
-// wrap ErrUnavailable when the backend cannot be reached, ErrConflict when
-// concurrent writers kept it from recording within its retry bound, and
-// ErrTooLarge when the history does not fit the backend's item size. A
-// context that is done is reported as its error.
+// LimiterBackend keeps the admission history of a sliding-window rate
+// limiter outside the process. Package ginsession's Limiter keeps its
+// history in process unless given one; package stores/memcached provides a
+// LimiterBackend that several application instances share.
 //
 // Implementations are safe for concurrent use.
 type LimiterBackend interface {
+	// Admit decides whether one event for key at time now is admitted
+	// under the policy "at most limit events in any interval of length
+	// window", records it if so, and returns the decision.
+	//
+	// Implementations keep that guarantee exactly for the admission times
+	// they record, whatever the order in which calls and their now values
+	// arrive: an admission is recorded no earlier than the latest
+	// admission already recorded for the key, so a now that steps back is
+	// decided, and recorded, at that later instant. They may refuse early,
+	// never admit more, and document by how much.
+	//
+	// limit and window come with every call, so that one backend may serve
+	// several limiters whose keys differ; a key must always be used with
+	// the same limit and window.
+	//
+	// On error, the returned Decision is meaningless and the outcome is
+	// unknown: the admission may or may not have been recorded. Errors
+	// wrap ErrUnavailable when the backend cannot be reached, ErrConflict
+	// when concurrent writers kept it from recording within its retry
+	// bound, and ErrTooLarge when the history does not fit the backend's
+	// item size. A context that is done is reported as its error.
 	Admit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (Decision, error)
 }

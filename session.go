@@ -45,7 +45,6 @@ type Session struct {
 
 	key       stores.Key
 	renewedAt time.Time
-	csrf      string
 }
 
 // Get returns the value stored under key and whether it was present.
@@ -75,6 +74,5 @@ func newSession(id string, key stores.Key, rec *stores.Record, expiresAt time.Ti
 		AbsoluteExpiresAt: rec.AbsoluteExpiry,
 		key:               key,
 		renewedAt:         rec.RenewedAt,
-		csrf:              rec.CSRFToken,
 	}
 }

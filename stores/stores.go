@@ -89,13 +89,6 @@ type Record struct {
 	// rotation).
 	RenewedAt time.Time
 
-	// Generation is the user's session generation when the session was
-	// created; zero when the Manager does not track generations.
-	Generation uint64
-
-	// CSRFToken is the session's synchronizer token, if any.
-	CSRFToken string
-
 	// Successor, when non-zero, marks this record as a forwarding stub
 	// left by a rotation with a grace period: the session now lives under
 	// the Successor key. A stub carries no data of its own.

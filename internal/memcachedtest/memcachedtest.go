@@ -399,18 +399,23 @@ func (s *Server) metadump() ([]Meta, error) {
 			metas, err = metadump(rw)
 			return err
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, errBusy):
+			// The server's own background crawl is running.
+		case err != nil:
 			return nil, err
-		}
-		stats, err := rawStats(s.Addr)
-		if err != nil {
-			return nil, err
-		}
-		if uint64(len(metas)) >= stats["curr_items"] {
-			return metas, nil
+		default:
+			stats, err := rawStats(s.Addr)
+			if err != nil {
+				return nil, err
+			}
+			if uint64(len(metas)) >= stats["curr_items"] {
+				return metas, nil
+			}
+			err = fmt.Errorf("listed %d items of %d", len(metas), stats["curr_items"])
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("listed %d items of %d", len(metas), stats["curr_items"])
+			return nil, err
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -470,12 +475,18 @@ func rawStats(addr string) (map[string]uint64, error) {
 	return stats, err
 }
 
+// errBusy is the server's answer while its LRU crawler is at work.
+var errBusy = errors.New("crawler busy")
+
 // metadump lists all items with `lru_crawler metadump all`.
 func metadump(rw *bufio.ReadWriter) ([]Meta, error) {
 	var metas []Meta
 	line, err := command(rw, "lru_crawler metadump all\r\n")
 	for ; err == nil && line != "END"; line, err = readLine(rw) {
-		if strings.HasPrefix(line, "BUSY") || strings.HasPrefix(line, "ERROR") || strings.HasPrefix(line, "CLIENT_ERROR") {
+		if strings.HasPrefix(line, "BUSY") {
+			return nil, fmt.Errorf("%w: %s", errBusy, line)
+		}
+		if strings.HasPrefix(line, "ERROR") || strings.HasPrefix(line, "CLIENT_ERROR") {
 			return nil, fmt.Errorf("metadump: %s", line)
 		}
 		var m Meta

@@ -151,3 +151,24 @@ func TestPauseResume(t *testing.T) {
 	set(t, s, "k", "v")
 	s.Pause(t) // Stop in Cleanup kills a paused server
 }
+
+func TestRestartWaitsForPort(t *testing.T) {
+	s := Start(t)
+	s.Stop(t)
+	// Another process holds the port for a while: Restart retries, and
+	// must not mistake that listener for its server.
+	l, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		t.Fatalf("take the port: %v", err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		l.Close()
+	}()
+	start := time.Now()
+	s.Restart(t)
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Errorf("Restart returned after %v, while the port was taken", waited)
+	}
+	set(t, s, "k", "v")
+}

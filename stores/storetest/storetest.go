@@ -42,9 +42,9 @@ import (
 
 // Harness is a fresh store under test and the means to control its clock.
 type Harness struct {
-	// Store is the store under test. It must be empty, at least for the
-	// keys the suite uses (the suite draws them at random). The suite
-	// closes it when the subtest ends.
+	// Store is the store under test. It must hold nothing under the keys
+	// the suite uses, which are digests of a counter and the time. The
+	// suite closes it when the subtest ends.
 	Store stores.Store
 
 	// Now returns the store's current time. Nil means time.Now. It must
@@ -80,6 +80,20 @@ const (
 
 // Run runs the conformance suite. newHarness is called once per subtest,
 // with that subtest's t, and must return a Harness with a fresh store.
+//
+// The subtests check: Get of a missing key; Add then Get, every Record
+// field and value type read back as written (see FidelityData) with the
+// expiry reported; Add over a live item (ErrExists, nothing changed) and
+// over an expired one; expiry at the deadline, and an expiry in the past or
+// now meaning "gone at once" for Add, Touch and Update; Touch extending a
+// lifetime, and on a missing key; Update applying its function, deleting on
+// a nil record, returning the function's error as is with nothing written,
+// and never creating a missing item; Delete, also of a missing key; a
+// canceled context; Close being idempotent, with ErrClosed after it; 50
+// goroutines merging 20 keys each into one item, all 1000 kept (an
+// ErrConflict is retried, as the contract allows); and Delete racing with
+// Updates, the item staying deleted. On a real clock the suite takes about
+// three seconds.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	tests := []struct {
 		name string
@@ -609,15 +623,15 @@ func FidelityData() map[string]any {
 			[]any{[]any{}, []int{1}}, map[string]any{"k": uint16(9)},
 			map[string]string{"a": "b"}, []string{"s"},
 		},
-		"listEmpty":  []any{},
-		"listNil":    []any(nil),
-		"smap":       map[string]string{"a": "b", "": "empty key"},
-		"smapEmpty":  map[string]string{},
-		"smapNil":    map[string]string(nil),
-		"mapEmpty":   map[string]any{},
-		"mapNil":     map[string]any(nil),
-		"map":        map[string]any{"nil": nil, "nested": map[string]any{"deep": []any{float32(1.5), map[string]any{"t": when}}}},
-		"":           "empty key",
+		"listEmpty": []any{},
+		"listNil":   []any(nil),
+		"smap":      map[string]string{"a": "b", "": "empty key"},
+		"smapEmpty": map[string]string{},
+		"smapNil":   map[string]string(nil),
+		"mapEmpty":  map[string]any{},
+		"mapNil":    map[string]any(nil),
+		"map":       map[string]any{"nil": nil, "nested": map[string]any{"deep": []any{float32(1.5), map[string]any{"t": when}}}},
+		"":          "empty key",
 		"unicode ☃": int32(1),
 	}
 }
@@ -653,14 +667,17 @@ func testRecordRoundTrip(t *testing.T, h *harness) {
 		CreatedAt:      time.Date(2025, 3, 30, 1, 59, 59, 999999999, loc),
 		AbsoluteExpiry: time.Date(2025, 3, 31, 1, 59, 59, 0, time.UTC),
 		RenewedAt:      time.Date(2025, 3, 30, 2, 30, 0, 5, loc),
-		Generation:     math.MaxUint64,
-		CSRFToken:      "csrf-token-value",
 		Successor:      stores.Key(sha256.Sum256([]byte("successor"))),
+		Sessions: []stores.SessionRef{
+			{Key: stores.Key(sha256.Sum256([]byte("s1"))), Handle: "h1", CreatedAt: time.Date(2025, 3, 30, 1, 0, 0, 1, loc), AbsoluteExpiry: time.Date(2025, 3, 31, 1, 0, 0, 0, time.UTC)},
+			{Key: stores.Key(sha256.Sum256([]byte("s2"))), Handle: "", CreatedAt: time.Time{}, AbsoluteExpiry: time.Time{}},
+		},
 	}
 	for name, r := range map[string]*stores.Record{
 		"Full":  rec,
 		"Empty": {},
 		"Stub":  {Successor: rec.Successor, AbsoluteExpiry: rec.AbsoluteExpiry},
+		"Index": {UserID: "alice", AbsoluteExpiry: rec.AbsoluteExpiry, Sessions: []stores.SessionRef{}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := h.with(t)
@@ -694,25 +711,44 @@ func normalizeTime(v time.Time) normalTime {
 
 // normalRecord is a Record with its times in comparable form.
 type normalRecord struct {
-	UserID, Handle, CSRFToken string
-	Data                      any
-	CreatedAt                 normalTime
-	AbsoluteExpiry            normalTime
-	RenewedAt                 normalTime
-	Generation                uint64
-	Successor                 stores.Key
+	UserID, Handle string
+	Data           any
+	CreatedAt      normalTime
+	AbsoluteExpiry normalTime
+	RenewedAt      normalTime
+	Successor      stores.Key
+	Sessions       []normalRef
+}
+
+// normalRef is a SessionRef with its times in comparable form.
+type normalRef struct {
+	Key            stores.Key
+	Handle         string
+	CreatedAt      normalTime
+	AbsoluteExpiry normalTime
 }
 
 func normalRecordOf(r *stores.Record) normalRecord {
 	return normalRecord{
-		UserID: r.UserID, Handle: r.Handle, CSRFToken: r.CSRFToken,
+		UserID: r.UserID, Handle: r.Handle,
 		Data:           normalize(r.Data),
 		CreatedAt:      normalizeTime(r.CreatedAt),
 		AbsoluteExpiry: normalizeTime(r.AbsoluteExpiry),
 		RenewedAt:      normalizeTime(r.RenewedAt),
-		Generation:     r.Generation,
 		Successor:      r.Successor,
+		Sessions:       normalizeRefs(r.Sessions),
 	}
+}
+
+func normalizeRefs(refs []stores.SessionRef) []normalRef {
+	if refs == nil {
+		return nil
+	}
+	out := make([]normalRef, len(refs))
+	for i, r := range refs {
+		out[i] = normalRef{Key: r.Key, Handle: r.Handle, CreatedAt: normalizeTime(r.CreatedAt), AbsoluteExpiry: normalizeTime(r.AbsoluteExpiry)}
+	}
+	return out
 }
 
 // normalize replaces the times inside v by their comparable form, keeping

@@ -1,0 +1,546 @@
+package memcached
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/securestack/ginsession/stores"
+)
+
+// Defaults of the options and of the clients that NewFromServers builds.
+const (
+	// DefaultPrefix is the key prefix when WithPrefix is not given.
+	DefaultPrefix = "gs:"
+
+	// DefaultMaxItemSize is the item size limit when WithMaxItemSize is
+	// not given: memcached's default (its -I flag), 1 MiB.
+	DefaultMaxItemSize = 1 << 20
+
+	// DefaultMaxAttempts is how many times Update tries its
+	// compare-and-swap when WithMaxAttempts is not given.
+	DefaultMaxAttempts = 64
+
+	// DefaultTouchCacheSize is the number of refreshed expiries a Store
+	// remembers when WithTouchCacheSize is not given.
+	DefaultTouchCacheSize = 1 << 16
+
+	// DefaultTimeout is the dial, read and write timeout of the clients
+	// that NewFromServers builds: 500ms, gomemcache's default, hundreds of
+	// times a memcached round trip on a LAN. It bounds how long a request
+	// waits for a hung or unreachable server (a refused connection fails
+	// at once). The deadline also runs while the calling goroutine waits
+	// for a CPU, so a much tighter one turns a busy process's scheduling
+	// delays into spurious stores.ErrUnavailable errors.
+	DefaultTimeout = 500 * time.Millisecond
+
+	// DefaultMaxIdleConns is the number of idle connections per server
+	// kept by the clients that NewFromServers builds. gomemcache keeps 2,
+	// so that under concurrency most requests open (and close) a TCP
+	// connection of their own; see the package documentation for the
+	// figures.
+	DefaultMaxIdleConns = 64
+)
+
+const (
+	// maxPrefixLen bounds the key prefix: memcached keys are at most 250
+	// bytes, and an encoded stores.Key takes 43.
+	maxPrefixLen = 200
+
+	// itemOverhead is what memcached counts against its item size limit
+	// besides the key and the value: its item header, CAS value and the
+	// value's trailing CRLF, rounded up.
+	itemOverhead = 64
+)
+
+// Errors without per-call state, allocated once.
+var (
+	errNotFound = fmt.Errorf("memcached: %w", stores.ErrNotFound)
+	errExists   = fmt.Errorf("memcached: %w", stores.ErrExists)
+	errClosed   = fmt.Errorf("memcached: %w", stores.ErrClosed)
+	errConflict = fmt.Errorf("memcached: update: %w", stores.ErrConflict)
+)
+
+var _ stores.Store = (*Store)(nil)
+
+// Store is a stores.Store on memcached. It is safe for concurrent use.
+// The zero value is not usable; create one with New or NewFromServers.
+type Store struct {
+	client      *memcache.Client
+	owned       bool // the Store built client and closes it
+	prefix      string
+	maxItemSize int
+	maxAttempts int
+	touches     *touchCache
+	locks       keyLocks
+	now         func() time.Time
+	bufs        sync.Pool // of *[]byte, for encoding
+	closed      atomic.Bool
+}
+
+// Option configures a Store.
+type Option func(*config)
+
+type config struct {
+	prefix         string
+	maxItemSize    int
+	maxAttempts    int
+	touchCacheSize int
+}
+
+// WithPrefix sets the prefix of the store's memcached keys, which lets
+// several applications share a server. A key is the prefix followed by
+// the 43-character base64url form of a stores.Key. The prefix is at most
+// 200 bytes, without spaces or control characters. The default is
+// DefaultPrefix ("gs:").
+func WithPrefix(prefix string) Option {
+	return func(c *config) { c.prefix = prefix }
+}
+
+// WithMaxItemSize sets the server's item size limit in bytes (memcached's
+// -I flag). A write whose item would exceed it fails with
+// stores.ErrTooLarge without reaching the server, and leaves the stored
+// item unchanged. A server reply "object too large" maps to the same
+// error, so a limit set too high is safe, merely slower to fail. The
+// default is DefaultMaxItemSize (1 MiB).
+func WithMaxItemSize(bytes int) Option {
+	return func(c *config) { c.maxItemSize = bytes }
+}
+
+// WithMaxAttempts sets how many times Update tries its compare-and-swap
+// when other writers keep changing the item, before it gives up with
+// stores.ErrConflict. The default is DefaultMaxAttempts (64).
+func WithMaxAttempts(n int) Option {
+	return func(c *config) { c.maxAttempts = n }
+}
+
+// WithTouchCacheSize sets how many expiries set by Touch the store
+// remembers. memcached's touch changes an item's lifetime but not its
+// value, and memcached does not report lifetimes, so without this memory
+// Get would report the expiry written with the value, older than the
+// refresh: callers that refresh when the expiry draws near would refresh
+// on every request. Zero disables it. The default is
+// DefaultTouchCacheSize (65536 entries, a few MiB at most).
+func WithTouchCacheSize(n int) Option {
+	return func(c *config) { c.touchCacheSize = n }
+}
+
+// New returns a Store on client, which the caller configured and keeps
+// owning: Close does not close it. Set the client's MaxIdleConns above the
+// number of concurrent requests (gomemcache's default of 2 makes most
+// requests dial; DefaultMaxIdleConns is a good start) and its Timeout
+// (DefaultTimeout). New panics if client is nil or an option is invalid.
+func New(client *memcache.Client, opts ...Option) *Store {
+	if client == nil {
+		panic("memcached.New: nil client")
+	}
+	s, err := build(client, opts)
+	if err != nil {
+		panic("memcached.New: " + err.Error())
+	}
+	return s
+}
+
+// NewFromServers returns a Store on a client it builds for the given
+// server addresses (host:port, or a Unix socket path), with DefaultTimeout
+// and DefaultMaxIdleConns. Close closes that client. It returns an error
+// if no address is given, an address does not resolve, or an option is
+// invalid.
+func NewFromServers(addrs []string, opts ...Option) (*Store, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("memcached.NewFromServers: no server address")
+	}
+	ss := new(memcache.ServerList)
+	if err := ss.SetServers(addrs...); err != nil {
+		return nil, fmt.Errorf("memcached.NewFromServers: %w", err)
+	}
+	client := memcache.NewFromSelector(ss)
+	client.Timeout = DefaultTimeout
+	client.MaxIdleConns = DefaultMaxIdleConns
+	s, err := build(client, opts)
+	if err != nil {
+		return nil, fmt.Errorf("memcached.NewFromServers: %w", err)
+	}
+	s.owned = true
+	return s, nil
+}
+
+func build(client *memcache.Client, opts []Option) (*Store, error) {
+	cfg := config{
+		prefix:         DefaultPrefix,
+		maxItemSize:    DefaultMaxItemSize,
+		maxAttempts:    DefaultMaxAttempts,
+		touchCacheSize: DefaultTouchCacheSize,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := checkPrefix(cfg.prefix); err != nil {
+		return nil, err
+	}
+	if cfg.maxItemSize <= len(cfg.prefix)+43+itemOverhead {
+		return nil, fmt.Errorf("WithMaxItemSize(%d): too small", cfg.maxItemSize)
+	}
+	if cfg.maxAttempts < 1 {
+		return nil, fmt.Errorf("WithMaxAttempts(%d): want at least 1", cfg.maxAttempts)
+	}
+	if cfg.touchCacheSize < 0 {
+		return nil, fmt.Errorf("WithTouchCacheSize(%d): negative", cfg.touchCacheSize)
+	}
+	return &Store{
+		client:      client,
+		prefix:      cfg.prefix,
+		maxItemSize: cfg.maxItemSize,
+		maxAttempts: cfg.maxAttempts,
+		touches:     newTouchCache(cfg.touchCacheSize),
+		now:         time.Now,
+	}, nil
+}
+
+// checkPrefix reports whether prefix keeps every key legal for memcached.
+func checkPrefix(prefix string) error {
+	if len(prefix) > maxPrefixLen {
+		return fmt.Errorf("WithPrefix: %d bytes, more than %d", len(prefix), maxPrefixLen)
+	}
+	for i := 0; i < len(prefix); i++ {
+		if c := prefix[i]; c <= ' ' || c == 0x7f {
+			return fmt.Errorf("WithPrefix(%q): space or control character at byte %d", prefix, i)
+		}
+	}
+	return nil
+}
+
+// key returns the memcached key of k.
+func (s *Store) key(k stores.Key) string {
+	var arr [maxPrefixLen + 64]byte
+	b := append(arr[:0], s.prefix...)
+	b = base64.RawURLEncoding.AppendEncode(b, k[:])
+	return string(b)
+}
+
+// check returns the error that stops an operation before it starts.
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	return ctx.Err()
+}
+
+// Get implements stores.Store. Item.ExpiresAt is the expiry written with
+// the record, or a later one set since by this process's Touch: the item
+// lives at least until then. A Touch from another process is not seen, so
+// the reported expiry may be in the past for an item that lives on.
+func (s *Store) Get(ctx context.Context, key stores.Key) (stores.Item, error) {
+	if err := s.check(ctx); err != nil {
+		return stores.Item{}, err
+	}
+	mk := s.key(key)
+	var it *memcache.Item
+	err := s.retryStale(func() (err error) {
+		it, err = s.client.Get(mk)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			return stores.Item{}, errNotFound
+		}
+		return stores.Item{}, s.fail("get", err)
+	}
+	return s.decode("get", key, it.Value)
+}
+
+// decode decodes a stored value into an Item.
+func (s *Store) decode(op string, key stores.Key, value []byte) (stores.Item, error) {
+	rec, exp, written, err := decodeItem(value)
+	if err != nil {
+		return stores.Item{}, fmt.Errorf("memcached: %s: %w", op, err)
+	}
+	exp = s.touches.expiry(key, exp, written)
+	return stores.Item{Record: rec, ExpiresAt: time.Unix(0, exp)}, nil
+}
+
+// encode encodes rec for storage under mk into a pooled buffer, which the
+// caller returns with putBuf. It fails with stores.ErrTooLarge if the item
+// would exceed the size limit.
+func (s *Store) encode(op, mk string, rec *stores.Record, expiresAt, now time.Time) (*[]byte, error) {
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	b, err := appendItem((*bp)[:0], rec, unixNano(expiresAt), now.UnixNano())
+	if err != nil {
+		s.putBuf(bp)
+		return nil, err
+	}
+	*bp = b
+	if size := len(mk) + len(b) + itemOverhead; size > s.maxItemSize {
+		s.putBuf(bp)
+		return nil, fmt.Errorf("memcached: %s: %w: item of %d bytes, over the limit of %d (WithMaxItemSize)", op, stores.ErrTooLarge, size, s.maxItemSize)
+	}
+	return bp, nil
+}
+
+// maxPooledBuf bounds the buffers kept for reuse.
+const maxPooledBuf = 64 << 10
+
+func (s *Store) putBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuf {
+		s.bufs.Put(bp)
+	}
+}
+
+// Add implements stores.Store with memcached's add. Like the other
+// commands but cas, an add that fails on a connection the server had
+// closed (after a restart) is sent once more on a fresh one: a dead
+// connection never delivered the first.
+func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, expiresAt time.Time) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	mk := s.key(key)
+	now := s.now()
+	bp, err := s.encode("add", mk, rec, expiresAt, now)
+	if err != nil {
+		return err
+	}
+	defer s.putBuf(bp)
+	it := &memcache.Item{Key: mk, Value: *bp, Expiration: expiration(expiresAt, now)}
+	err = s.retryStale(func() error { return s.client.Add(it) })
+	switch {
+	case err == nil:
+		s.touches.forget(key)
+		return nil
+	case errors.Is(err, memcache.ErrNotStored):
+		return errExists
+	default:
+		return s.fail("add", err)
+	}
+}
+
+// Update implements stores.Store with memcached's gets and cas. Updates of
+// one key through one Store take turns (fn runs while others wait), so
+// only writers in other processes can make a cas fail; Update then tries
+// again, up to WithMaxAttempts times, the first few at once and then after
+// a short random pause, honouring ctx between attempts. A cas on an item
+// deleted meanwhile fails, so Update never brings a deleted item back. fn
+// may run once per attempt.
+func (s *Store) Update(ctx context.Context, key stores.Key, fn stores.UpdateFunc) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	unlock, err := s.locks.lock(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	mk := s.key(key)
+	for attempt := range s.maxAttempts {
+		if err := s.check(ctx); err != nil {
+			return err
+		}
+		if attempt > 0 {
+			if err := pause(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		err := s.tryUpdate(key, mk, fn)
+		if !errors.Is(err, memcache.ErrCASConflict) {
+			return err
+		}
+	}
+	return errConflict
+}
+
+// tryUpdate makes one attempt at Update. It returns
+// memcache.ErrCASConflict if another writer changed the item first.
+func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc) error {
+	var it *memcache.Item
+	err := s.retryStale(func() (err error) {
+		it, err = s.client.Get(mk)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			return errNotFound
+		}
+		return s.fail("update", err)
+	}
+	cur, err := s.decode("update", key, it.Value)
+	if err != nil {
+		return err
+	}
+	next, expiresAt, err := fn(cur)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if next == nil {
+		// Delete, but only if the item is unchanged: a cas that
+		// expires it at once.
+		it.Value, it.Expiration = nil, expireNow
+	} else {
+		bp, err := s.encode("update", mk, next, expiresAt, now)
+		if err != nil {
+			return err
+		}
+		defer s.putBuf(bp)
+		it.Value, it.Expiration = *bp, expiration(expiresAt, now)
+	}
+	err = s.client.CompareAndSwap(it)
+	switch {
+	case err == nil:
+		s.touches.forget(key)
+		return nil
+	case errors.Is(err, memcache.ErrCASConflict):
+		return err
+	case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored):
+		return errNotFound
+	default:
+		return s.fail("update", err)
+	}
+}
+
+// Retry pauses of Update: none for the first immediateAttempts, then a
+// random pause up to a bound that doubles from minPause to maxPause.
+const (
+	immediateAttempts = 3
+	minPause          = 50 * time.Microsecond
+	maxPause          = 5 * time.Millisecond
+)
+
+// pause waits before retry number attempt, or returns ctx's error.
+func pause(ctx context.Context, attempt int) error {
+	if attempt < immediateAttempts {
+		return nil
+	}
+	bound := maxPause
+	if shift := attempt - immediateAttempts; shift < 7 {
+		bound = min(maxPause, minPause<<shift)
+	}
+	t := time.NewTimer(bound/2 + rand.N(bound/2))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Delete implements stores.Store with memcached's delete.
+func (s *Store) Delete(ctx context.Context, key stores.Key) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	mk := s.key(key)
+	err := s.retryStale(func() error { return s.client.Delete(mk) })
+	s.touches.forget(key)
+	if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+		return s.fail("delete", err)
+	}
+	return nil
+}
+
+// Touch implements stores.Store with memcached's touch, which sets the
+// item's lifetime without rewriting its value. The Store remembers the new
+// expiry for Get (see WithTouchCacheSize).
+func (s *Store) Touch(ctx context.Context, key stores.Key, expiresAt time.Time) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	mk := s.key(key)
+	now := s.now()
+	exp := expiration(expiresAt, now)
+	err := s.retryStale(func() error { return s.client.Touch(mk, exp) })
+	switch {
+	case err == nil:
+		if exp == expireNow {
+			s.touches.forget(key)
+		} else {
+			s.touches.set(key, unixNano(expiresAt), now.UnixNano())
+		}
+		return nil
+	case errors.Is(err, memcache.ErrCacheMiss):
+		return errNotFound
+	default:
+		return s.fail("touch", err)
+	}
+}
+
+// Close marks the store closed and, if NewFromServers built its client,
+// closes the client's connections. It is idempotent; operations after
+// Close return stores.ErrClosed. Operations already running finish.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) || !s.owned {
+		return nil
+	}
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("memcached: close: %w", err)
+	}
+	return nil
+}
+
+// retryStale runs op, and runs it once more if it failed on a connection
+// that the server had closed: after a server restart, every idle
+// connection of the client is dead, and the first use of each fails. It
+// suits operations whose repetition is harmless (all but cas).
+func (s *Store) retryStale(op func() error) error {
+	err := op()
+	if err != nil && isStale(err) {
+		s.dropIdle()
+		err = op()
+	}
+	return err
+}
+
+// dropIdle closes the client's idle connections, which are likely dead
+// once one of them is. gomemcache's Client stays usable after Close.
+func (s *Store) dropIdle() {
+	_ = s.client.Close()
+}
+
+// fail wraps an error from the client that is not a protocol answer.
+func (s *Store) fail(op string, err error) error {
+	switch {
+	case isTooLarge(err):
+		return fmt.Errorf("memcached: %s: %w: %w", op, stores.ErrTooLarge, err)
+	case isUnavailable(err):
+		s.dropIdle()
+		return fmt.Errorf("memcached: %s: %w: %w", op, stores.ErrUnavailable, err)
+	default:
+		return fmt.Errorf("memcached: %s: %w", op, err)
+	}
+}
+
+// isStale reports whether err says the peer had closed the connection.
+func isStale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// isUnavailable reports whether err says the server cannot be reached.
+func isUnavailable(err error) bool {
+	var netErr net.Error
+	var connectErr *memcache.ConnectTimeoutError
+	return isStale(err) || errors.As(err, &netErr) || errors.As(err, &connectErr) ||
+		errors.Is(err, memcache.ErrNoServers) || errors.Is(err, memcache.ErrServerError) ||
+		errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// isTooLarge reports whether err is the server's refusal of an item over
+// its size limit ("SERVER_ERROR object too large for cache"), which
+// gomemcache reports as an unexpected response line.
+func isTooLarge(err error) bool {
+	return strings.Contains(err.Error(), "object too large")
+}

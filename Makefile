@@ -2,13 +2,16 @@
 #   go run ./_example    run the example app on http://localhost:3000
 #   make test            run the whole test suite (installs memcached if it can)
 
-GO      ?= go
-PKGS    := ./... ./_example
+GO       ?= go
+PKGS     := ./... ./_example
 FUZZTIME ?= 10s
+# Fuzz targets as package:target pairs.
+FUZZ     := .:FuzzWellFormed .:FuzzCookieHeader ./stores/memcached:FuzzDecode
 
-.PHONY: test check vet fmt-check unit fuzz bench memcached
+.PHONY: test check fmt-check vet unit fuzz bench memcached
 
-test: memcached check unit
+# In CI (CI=true) the test run also fuzzes each target for $(FUZZTIME).
+test: memcached check unit $(if $(filter true,$(CI)),fuzz)
 
 memcached:
 	@scripts/ensure-memcached.sh
@@ -16,7 +19,7 @@ memcached:
 check: fmt-check vet
 
 fmt-check:
-	@out="$$(gofmt -l . )"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet $(PKGS)
@@ -24,5 +27,14 @@ vet:
 unit:
 	$(GO) test -race -count=1 $(PKGS)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 . ./stores/... | tee bench.txt
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+# Side-by-side benchmarks with scs and gin-contrib/sessions (nested module);
+# updates the README's results table.
+bench: memcached
+	cd benchmarks && README=../README.md ./run.sh

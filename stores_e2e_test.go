@@ -1,0 +1,293 @@
+package ginsession_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/securestack/ginsession"
+	"github.com/securestack/ginsession/internal/memcachedtest"
+	"github.com/securestack/ginsession/stores"
+	"github.com/securestack/ginsession/stores/memcached"
+	"github.com/securestack/ginsession/stores/memory"
+)
+
+// The package shares one memcached server, started on first use.
+var (
+	mcOnce sync.Once
+	mcSrv  *memcachedtest.Server
+	mcStop = func() {}
+	mcErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	mcStop()
+	os.Exit(code)
+}
+
+// sharedMemcached returns the package's memcached server, skipping the test
+// (failing it under CI=true) when memcached is not installed.
+func sharedMemcached(t *testing.T) *memcachedtest.Server {
+	t.Helper()
+	mcOnce.Do(func() { mcSrv, mcStop, mcErr = memcachedtest.StartMain() })
+	if mcErr != nil {
+		memcachedtest.SkipOrFail(t, mcErr)
+	}
+	return mcSrv
+}
+
+// newMemcachedStore returns a store on srv with a prefix of its own, so
+// tests sharing the server do not see each other's keys.
+func newMemcachedStore(t *testing.T, srv *memcachedtest.Server) *memcached.Store {
+	t.Helper()
+	return memcachedStoreWithPrefix(t, srv, randomPrefix())
+}
+
+func randomPrefix() string {
+	var p [4]byte
+	_, _ = rand.Read(p[:])
+	return "t" + hex.EncodeToString(p[:]) + ":"
+}
+
+func memcachedStoreWithPrefix(t *testing.T, srv *memcachedtest.Server, prefix string) *memcached.Store {
+	t.Helper()
+	s, err := memcached.NewFromServers([]string{srv.Addr}, memcached.WithPrefix(prefix))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// storeCase is a store the end-to-end tests run against.
+type storeCase struct {
+	name string
+	new  func(t *testing.T) stores.Store
+}
+
+var storeCases = []storeCase{
+	{"memory", func(t *testing.T) stores.Store {
+		s := memory.New()
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}},
+	{"memcached", func(t *testing.T) stores.Store { return newMemcachedStore(t, sharedMemcached(t)) }},
+}
+
+// realEnv is an application on a real store and the real clock.
+func realEnv(t *testing.T, store stores.Store, opts ...ginsession.Option) *env {
+	t.Helper()
+	cs := &countingStore{Store: store}
+	m := ginsession.NewManager(cs, opts...)
+	t.Cleanup(func() { _ = m.Close() })
+	return &env{t: t, store: cs, m: m, engine: newTestRouter(m)}
+}
+
+func TestFixationAttackOnEveryStore(t *testing.T) {
+	for _, sc := range storeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			e := realEnv(t, sc.new(t))
+			// The attacker gets a valid session of their own and plants its
+			// cookie in the victim's browser.
+			planted := e.login("attacker")
+			// The victim logs in with the planted cookie.
+			w := e.do(http.MethodPost, "/login?user=victim", planted)
+			require.Equal(t, http.StatusOK, w.Code)
+			victim := cookieHeader(t, w)
+			require.NotEqual(t, planted, victim)
+			// The attacker replays the planted cookie: no session, not the victim's.
+			w = e.do(http.MethodGet, "/profile", planted)
+			assert.Equal(t, http.StatusUnauthorized, w.Code)
+			assert.NotContains(t, w.Body.String(), "victim")
+			w = e.do(http.MethodGet, "/profile", victim)
+			require.Equal(t, http.StatusOK, w.Code)
+			assert.Contains(t, w.Body.String(), `"victim"`)
+		})
+	}
+}
+
+func TestResurrectionRaceOnEveryStore(t *testing.T) {
+	for _, sc := range storeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			e := realEnv(t, sc.new(t))
+			for round := 0; round < 20; round++ {
+				cookie := e.login("alice")
+				id := idOf(cookie)
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for g := 0; g < 4; g++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						for i := 0; i < 5; i++ {
+							if err := e.m.UpdateSession(ctx, id, map[string]any{"k": i}); err != nil {
+								assert.ErrorIs(t, err, ginsession.ErrNotFound)
+							}
+						}
+					}()
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					assert.Equal(t, http.StatusOK, e.do(http.MethodPost, "/logout", cookie).Code)
+				}()
+				close(start)
+				wg.Wait()
+				require.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", cookie).Code, "round %d", round)
+			}
+		})
+	}
+}
+
+func TestRevokeEverywhereOnEveryStore(t *testing.T) {
+	for _, sc := range storeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			e := realEnv(t, sc.new(t))
+			a, b := e.login("alice"), e.login("alice")
+			list, err := e.m.ListUserSessions(ctx, "alice")
+			require.NoError(t, err)
+			require.Len(t, list, 2)
+			require.NoError(t, e.m.DeleteSessionByHandle(ctx, "alice", list[0].Handle))
+			assert.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", a).Code)
+			assert.Equal(t, http.StatusOK, e.do(http.MethodGet, "/profile", b).Code)
+			require.NoError(t, e.m.DeleteUserSessions(ctx, "alice"))
+			assert.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", b).Code)
+		})
+	}
+}
+
+func TestConcurrentUpdatesOnEveryStore(t *testing.T) {
+	for _, sc := range storeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			e := realEnv(t, sc.new(t))
+			s, err := e.m.CreateSession(ctx, "alice", nil)
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			for g := 0; g < 50; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := 0; k < 20; k++ {
+						assert.NoError(t, e.m.UpdateSession(ctx, s.ID, map[string]any{keyName(g, k): k}))
+					}
+				}()
+			}
+			wg.Wait()
+			got, err := e.m.GetSession(ctx, s.ID)
+			require.NoError(t, err)
+			assert.Len(t, got.Data, 1000)
+		})
+	}
+}
+
+func keyName(g, k int) string {
+	return "g" + string(rune('A'+g%26)) + string(rune('a'+g/26)) + "-" + string(rune('a'+k))
+}
+
+func TestValueTypesSurviveEveryStore(t *testing.T) {
+	data := map[string]any{
+		"int": 42, "int64": int64(-7), "uint8": uint8(200), "float32": float32(1.5), "float64": 2.25,
+		"string": "s", "bool": true, "bytes": []byte{0, 1}, "strings": []string{"a", "b"}, "ints": []int{1, 2},
+		"duration": 90 * time.Second, "nested": map[string]any{"list": []any{1, "two", 3.0, nil}},
+		"labels": map[string]string{"k": "v"},
+	}
+	for _, sc := range storeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			e := realEnv(t, sc.new(t))
+			s, err := e.m.CreateSession(ctx, "alice", data)
+			require.NoError(t, err)
+			got, err := e.m.GetSession(ctx, s.ID)
+			require.NoError(t, err)
+			assert.Equal(t, data, got.Data)
+		})
+	}
+}
+
+func TestMemcachedReadOnlyRequestCostsOneGet(t *testing.T) {
+	srv := memcachedtest.Start(t)
+	e := realEnv(t, newMemcachedStore(t, srv))
+	cookie := e.login("alice")
+
+	before := srv.Stats(t)
+	w := e.do(http.MethodGet, "/profile", cookie)
+	require.Equal(t, http.StatusOK, w.Code)
+	after := srv.Stats(t)
+	assert.Equal(t, uint64(1), after["cmd_get"]-before["cmd_get"], "one get")
+	assert.Zero(t, after["cmd_set"]-before["cmd_set"], "no set/add/cas")
+	assert.Zero(t, after["cmd_touch"]-before["cmd_touch"], "no touch")
+	assert.Zero(t, after["delete_hits"]+after["delete_misses"]-before["delete_hits"]-before["delete_misses"], "no delete")
+}
+
+func TestMemcachedInstancesShareSessions(t *testing.T) {
+	srv := sharedMemcached(t)
+	// Two application instances: separate Managers and stores on one server.
+	prefix := randomPrefix()
+	a := realEnv(t, memcachedStoreWithPrefix(t, srv, prefix))
+	b := realEnv(t, memcachedStoreWithPrefix(t, srv, prefix))
+
+	cookie := a.login("alice")
+	assert.Equal(t, http.StatusOK, b.do(http.MethodGet, "/profile", cookie).Code)
+	require.Equal(t, http.StatusOK, b.do(http.MethodPost, "/logout", cookie).Code)
+	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodGet, "/profile", cookie).Code)
+}
+
+func TestMemcachedDownAnswers503AndRecovers(t *testing.T) {
+	srv := memcachedtest.Start(t)
+	e := realEnv(t, newMemcachedStore(t, srv))
+	cookie := e.login("alice")
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/profile", cookie).Code)
+
+	srv.Stop(t)
+	start := time.Now()
+	w := e.do(http.MethodGet, "/profile", cookie)
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+	assert.JSONEq(t, `{"error":"session store unavailable"}`, w.Body.String())
+	assert.Less(t, time.Since(start), memcached.DefaultTimeout+2*time.Second, "fails within the client timeout")
+	w = e.do(http.MethodPost, "/login?user=bob", "")
+	assert.Equal(t, http.StatusInternalServerError, w.Code, "login reports the store error")
+
+	srv.Restart(t)
+	// memcached keeps nothing across a restart: the old session is gone, and
+	// new ones work at once, with no restart of the application.
+	assert.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", cookie).Code)
+	fresh := e.login("alice")
+	assert.Equal(t, http.StatusOK, e.do(http.MethodGet, "/profile", fresh).Code)
+}
+
+func TestNoRawIDInMemcached(t *testing.T) {
+	srv := memcachedtest.Start(t)
+	e := realEnv(t, newMemcachedStore(t, srv), ginsession.WithRotationGrace(time.Minute))
+	var ids []string
+	for i := 0; i < 5; i++ {
+		c := e.login("alice")
+		ids = append(ids, idOf(c))
+		w := e.do(http.MethodPost, "/rotate", c)
+		require.Equal(t, http.StatusNoContent, w.Code)
+		ids = append(ids, idOf(cookieHeader(t, w)))
+	}
+	dump := srv.Dump(t)
+	require.NotEmpty(t, dump)
+	for k, v := range dump {
+		for _, id := range ids {
+			assert.NotContains(t, k, id)
+			assert.False(t, bytes.Contains(v, []byte(id)), "raw ID in the value of %s", k)
+			raw, err := decodeID(id)
+			require.NoError(t, err)
+			assert.False(t, bytes.Contains(v, raw), "raw ID bytes in the value of %s", k)
+		}
+	}
+}
+
+func decodeID(id string) ([]byte, error) {
+	return base64.RawURLEncoding.DecodeString(id)
+}

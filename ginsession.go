@@ -111,8 +111,7 @@ func (m *Manager) unknown(c *gin.Context) {
 // expiry to a session just loaded for a request.
 func (m *Manager) maintain(c *gin.Context, s *Session, item stores.Item) (*Session, error) {
 	now := m.now()
-	stub := s.key != m.hash.key(s.ID) // reached through a grace-period stub
-	if m.cfg.renewal > 0 && !stub && now.Sub(s.renewedAt) >= m.cfg.renewal {
+	if m.cfg.renewal > 0 && !s.forwarded && now.Sub(s.renewedAt) >= m.cfg.renewal {
 		r, err := m.rotateKey(c.Request.Context(), s.key)
 		if err != nil {
 			return nil, err

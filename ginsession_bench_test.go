@@ -9,6 +9,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/securestack/ginsession"
+	"github.com/securestack/ginsession/internal/memcachedtest"
+	"github.com/securestack/ginsession/stores/memcached"
 )
 
 // benchRouter returns an engine in release mode whose GET / reads one
@@ -86,5 +88,56 @@ func BenchmarkBareGin(b *testing.B) {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.Header.Set("Cookie", "x=y")
 		r.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}
+
+// BenchmarkMiddlewareMemcached measures requests through the middleware on
+// a real memcached on loopback: a read-only request (one get) and a request
+// whose handler updates one key (gets and cas).
+func BenchmarkMiddlewareMemcached(b *testing.B) {
+	srv := memcachedtest.Start(b)
+	store, err := memcached.NewFromServers([]string{srv.Addr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = store.Close() })
+	gin.SetMode(gin.ReleaseMode)
+	b.Cleanup(func() { gin.SetMode(gin.TestMode) })
+	m := ginsession.NewManager(store)
+	b.Cleanup(func() { _ = m.Close() })
+	r := gin.New()
+	r.Use(ginsession.New(m))
+	r.GET("/", func(c *gin.Context) {
+		s, _ := ginsession.Current(c)
+		_ = s.GetString("role")
+		c.Status(http.StatusNoContent)
+	})
+	r.POST("/", func(c *gin.Context) {
+		s, _ := ginsession.Current(c)
+		if err := m.UpdateSession(c.Request.Context(), s.ID, map[string]any{"visits": 4}); err != nil {
+			c.Status(http.StatusInternalServerError)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	s, err := m.CreateSession(ctx, "alice", map[string]any{"role": "admin", "visits": 3})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cookie := ginsession.DefaultCookieName + "=" + s.ID
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		name := map[string]string{http.MethodGet: "ReadExisting", http.MethodPost: "WriteOne"}[method]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(method, "/", nil)
+				req.Header.Set("Cookie", cookie)
+				w := httptest.NewRecorder()
+				r.ServeHTTP(w, req)
+				if w.Code != http.StatusNoContent {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
 	}
 }

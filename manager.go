@@ -215,8 +215,9 @@ func (m *Manager) load(ctx context.Context, id string) (*Session, stores.Item, e
 	}
 	key := m.hash.key(id)
 	item, err := m.store.Get(ctx, key)
+	forwarded := false
 	if err == nil && item.Record.Successor != (stores.Key{}) {
-		key = item.Record.Successor
+		key, forwarded = item.Record.Successor, true
 		item, err = m.store.Get(ctx, key)
 	}
 	if err != nil {
@@ -234,7 +235,9 @@ func (m *Manager) load(ctx context.Context, id string) (*Session, stores.Item, e
 		}
 		return nil, item, ErrNotFound
 	}
-	return newSession(id, key, item.Record, item.ExpiresAt), item, nil
+	s := newSession(id, key, item.Record, item.ExpiresAt)
+	s.forwarded = forwarded
+	return s, item, nil
 }
 
 // errExpired aborts an update of a session past its absolute deadline.

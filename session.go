@@ -45,6 +45,7 @@ type Session struct {
 
 	key       stores.Key
 	renewedAt time.Time
+	forwarded bool // loaded through a rotation grace-period stub
 }
 
 // Get returns the value stored under key and whether it was present.

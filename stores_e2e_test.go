@@ -291,3 +291,30 @@ func TestNoRawIDInMemcached(t *testing.T) {
 func decodeID(id string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(id)
 }
+
+func TestMemcachedSixtyDaySession(t *testing.T) {
+	srv := memcachedtest.Start(t)
+	e := realEnv(t, newMemcachedStore(t, srv),
+		ginsession.WithIdleTimeout(60*24*time.Hour), ginsession.WithAbsoluteTimeout(90*24*time.Hour))
+	before := time.Now()
+	cookie := e.login("alice")
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/profile", cookie).Code, "readable right after creation")
+
+	s, err := e.m.GetSession(ctx, idOf(cookie))
+	require.NoError(t, err)
+	assert.WithinDuration(t, before.Add(60*24*time.Hour), s.ExpiresAt, 5*time.Second)
+
+	// The server holds the session's key with an absolute expiry 60 days out
+	// (memcached reads lifetimes over 30 days as Unix times).
+	found := false
+	for _, meta := range srv.Metadump(t) {
+		if meta.Exp <= 0 {
+			continue
+		}
+		exp := time.Unix(meta.Exp, 0)
+		if exp.Sub(before) > 59*24*time.Hour && exp.Sub(before) < 61*24*time.Hour {
+			found = true
+		}
+	}
+	assert.True(t, found, "an item expiring in 60 days")
+}

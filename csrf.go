@@ -14,7 +14,8 @@ const (
 	// JavaScript clients.
 	CSRFHeader = "X-CSRF-Token"
 	// CSRFFormField is the form field carrying the CSRF token, for HTML
-	// forms.
+	// forms. The field "_csrf" (the name many frameworks use) is accepted
+	// too.
 	CSRFFormField = "csrf_token"
 )
 
@@ -69,6 +70,9 @@ func CSRF() gin.HandlerFunc {
 		got := c.GetHeader(CSRFHeader)
 		if got == "" {
 			got = c.PostForm(CSRFFormField)
+		}
+		if got == "" {
+			got = c.PostForm("_csrf")
 		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "invalid CSRF token"})

@@ -77,6 +77,12 @@ func TestCSRF(t *testing.T) {
 		})
 	}
 	assert.Equal(t, http.StatusNoContent, send(http.MethodPost, "", token), "form field")
+	req := httptest.NewRequest(http.MethodPost, "/app/do", strings.NewReader(url.Values{"_csrf": {token}}.Encode()))
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w = httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	assert.Equal(t, http.StatusNoContent, w.Code, "the _csrf form field")
 	assert.Equal(t, http.StatusOK, performRequest(r, http.MethodGet, "/app/token", cookie).Code, "safe methods pass")
 
 	// Rotation issues a new token; the old one stops working with the new ID.

@@ -84,6 +84,12 @@ func newHasher(key []byte) hasher {
 // configured. It does not allocate.
 func (h *hasher) key(id string) stores.Key {
 	if !h.keyed {
+		// Hash from a stack copy: converting id to a []byte would allocate.
+		var buf [2 * idLen]byte
+		if len(id) <= len(buf) {
+			n := copy(buf[:], id)
+			return sha256.Sum256(buf[:n])
+		}
 		return sha256.Sum256([]byte(id))
 	}
 	return h.mac(id)

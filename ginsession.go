@@ -226,6 +226,30 @@ func Rotate(c *gin.Context) (*Session, error) {
 	return s, nil
 }
 
+// Update merges data into the request's session, atomically (see
+// Manager.UpdateSession), and makes the updated session the request's
+// current one, so later handlers see the change. On memcached it costs a
+// single compare-and-swap when nothing changed the session since the
+// middleware read it. It returns ErrNoSession if the request has no live
+// session.
+func Update(c *gin.Context, data map[string]any) error {
+	m, err := managerOf(c)
+	if err != nil {
+		return err
+	}
+	s, ok := Current(c)
+	if !ok {
+		return ErrNoSession
+	}
+	next, err := m.update(c.Request.Context(), s.key, s, data)
+	if err != nil {
+		return err
+	}
+	next.ID, next.forwarded = s.ID, s.forwarded
+	c.Set(SessionKey, next)
+	return nil
+}
+
 // Required returns a middleware that aborts with 401 Unauthorized and the
 // JSON body {"error": "Not authenticated"} when the request has no live
 // session, so that handlers after it may call c.MustGet(SessionKey).

@@ -3,6 +3,7 @@ package ginsession_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -137,6 +138,42 @@ func BenchmarkMiddlewareMemcached(b *testing.B) {
 				if w.Code != http.StatusNoContent {
 					b.Fatalf("status %d", w.Code)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkLogin measures a request without a cookie whose handler logs in:
+// as one user again and again (its index at the per-user cap), as a new
+// user each time, and anonymously (no user index).
+func BenchmarkLogin(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		user func(i int) string
+	}{
+		{"SameUser", func(int) string { return "alice" }},
+		{"NewUser", func(i int) string { return "user" + strconv.Itoa(i) }},
+		{"Anonymous", func(int) string { return "" }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			gin.SetMode(gin.ReleaseMode)
+			b.Cleanup(func() { gin.SetMode(gin.TestMode) })
+			m := ginsession.NewManager(nil)
+			b.Cleanup(func() { _ = m.Close() })
+			r := gin.New()
+			r.Use(ginsession.New(m))
+			i := 0
+			r.POST("/login", func(c *gin.Context) {
+				i++
+				if _, err := ginsession.Login(c, bc.user(i), map[string]any{"role": "admin"}); err != nil {
+					c.Status(http.StatusInternalServerError)
+					return
+				}
+				c.Status(http.StatusNoContent)
+			})
+			b.ReportAllocs()
+			for b.Loop() {
+				r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/login", nil))
 			}
 		})
 	}

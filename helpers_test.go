@@ -215,3 +215,15 @@ func sessionCookie(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
 
 // sha256Key is the store key of id when no token hash key is configured.
 func sha256Key(id string) stores.Key { return sha256.Sum256([]byte(id)) }
+
+// UpdateFrom forwards to the wrapped store's UpdateFrom, when it has one.
+func (s *countingStore) UpdateFrom(ctx context.Context, k stores.Key, cur stores.Item, fn stores.UpdateFunc) error {
+	s.updates.Add(1)
+	if err := s.err(); err != nil {
+		return err
+	}
+	if uf, ok := s.Store.(stores.UpdaterFrom); ok {
+		return uf.UpdateFrom(ctx, k, cur, fn)
+	}
+	return s.Store.Update(ctx, k, fn)
+}

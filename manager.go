@@ -236,7 +236,7 @@ func (m *Manager) load(ctx context.Context, id string) (*Session, stores.Item, e
 		return nil, item, ErrNotFound
 	}
 	s := newSession(id, key, item.Record, item.ExpiresAt)
-	s.forwarded = forwarded
+	s.forwarded, s.item = forwarded, item
 	return s, item, nil
 }
 
@@ -259,15 +259,31 @@ func (e *forwardError) Error() string { return "ginsession: session rotated" }
 // *stores.UnsupportedTypeError for an unsupported value, ErrTooLarge when
 // the store's size limit is exceeded, and ErrConflict if the store could
 // not apply the change within its retry bound. On error nothing is written.
+//
+// Inside a Gin handler, pass the *gin.Context as ctx (or use Update): when
+// ctx holds the request's session under SessionKey, stores that support it
+// (memcached) write with a single compare-and-swap against the version the
+// middleware read, instead of reading the session again.
 func (m *Manager) UpdateSession(ctx context.Context, id string, data map[string]any) error {
 	if !wellFormed(id) {
 		return ErrNotFound
 	}
+	var from *Session
+	if s, ok := ctx.Value(SessionKey).(*Session); ok && s != nil && s.ID == id {
+		from = s
+	}
+	_, err := m.update(ctx, m.hash.key(id), from, data)
+	return err
+}
+
+// update merges data into the session under key; from, if not nil, is the
+// session as loaded for this request.
+func (m *Manager) update(ctx context.Context, key stores.Key, from *Session, data map[string]any) (*Session, error) {
 	// Validate and copy the caller's values once, outside the store's
 	// critical section or retry loop.
 	set, err := stores.MergeData(nil, data)
 	if err != nil {
-		return fmt.Errorf("ginsession: update session: %w", err)
+		return nil, fmt.Errorf("ginsession: update session: %w", err)
 	}
 	var unset []string
 	for k, v := range data {
@@ -275,7 +291,11 @@ func (m *Manager) UpdateSession(ctx context.Context, id string, data map[string]
 			unset = append(unset, k)
 		}
 	}
-	return m.updateKey(ctx, m.hash.key(id), func(now time.Time, cur *stores.Record) *stores.Record {
+	var cur *stores.Item
+	if from != nil && !from.forwarded && from.key == key {
+		cur = &from.item
+	}
+	return m.updateKey(ctx, key, cur, func(now time.Time, cur *stores.Record) *stores.Record {
 		next := *cur
 		next.Data = make(map[string]any, len(cur.Data)+len(set))
 		maps.Copy(next.Data, cur.Data)
@@ -288,10 +308,14 @@ func (m *Manager) UpdateSession(ctx context.Context, id string, data map[string]
 }
 
 // updateKey applies change to the live session under key, following a
-// grace-period stub to its successor, and extends the idle deadline.
-func (m *Manager) updateKey(ctx context.Context, key stores.Key, change func(now time.Time, cur *stores.Record) *stores.Record) error {
+// grace-period stub to its successor, and extends the idle deadline. from,
+// if not nil, is the item as read earlier, for stores.UpdaterFrom. It
+// returns the session as written, without its ID.
+func (m *Manager) updateKey(ctx context.Context, key stores.Key, from *stores.Item, change func(now time.Time, cur *stores.Record) *stores.Record) (*Session, error) {
+	var written *stores.Record
+	var writtenExp time.Time
 	for range 2 {
-		err := m.store.Update(ctx, key, func(cur stores.Item) (*stores.Record, time.Time, error) {
+		fn := func(cur stores.Item) (*stores.Record, time.Time, error) {
 			if cur.Record.Successor != (stores.Key{}) {
 				return nil, time.Time{}, &forwardError{to: cur.Record.Successor}
 			}
@@ -300,16 +324,26 @@ func (m *Manager) updateKey(ctx context.Context, key stores.Key, change func(now
 				return nil, time.Time{}, errExpired
 			}
 			next := change(now, cur.Record)
-			return next, m.idleDeadline(now, next.AbsoluteExpiry), nil
-		})
+			written, writtenExp = next, m.idleDeadline(now, next.AbsoluteExpiry)
+			return written, writtenExp, nil
+		}
+		var err error
+		if uf, ok := m.store.(stores.UpdaterFrom); ok && from != nil {
+			err = uf.UpdateFrom(ctx, key, *from, fn)
+		} else {
+			err = m.store.Update(ctx, key, fn)
+		}
 		var fwd *forwardError
 		if errors.As(err, &fwd) {
-			key = fwd.to
+			key, from = fwd.to, nil
 			continue
 		}
-		return m.storeErr("update session", err)
+		if err != nil {
+			return nil, m.storeErr("update session", err)
+		}
+		return newSession("", key, written, writtenExp), nil
 	}
-	return ErrNotFound
+	return nil, ErrNotFound
 }
 
 // storeErr maps a store error to the Manager's documented errors.

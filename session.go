@@ -45,7 +45,8 @@ type Session struct {
 
 	key       stores.Key
 	renewedAt time.Time
-	forwarded bool // loaded through a rotation grace-period stub
+	forwarded bool        // loaded through a rotation grace-period stub
+	item      stores.Item // the store item the session was loaded from
 }
 
 // Get returns the value stored under key and whether it was present.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -317,4 +318,62 @@ func TestMemcachedSixtyDaySession(t *testing.T) {
 		}
 	}
 	assert.True(t, found, "an item expiring in 60 days")
+}
+
+func TestMemcachedUpdateInRequestCostsOneCAS(t *testing.T) {
+	srv := memcachedtest.Start(t)
+	e := realEnv(t, newMemcachedStore(t, srv))
+	e.engine.POST("/visit", func(c *gin.Context) {
+		if err := ginsession.Update(c, map[string]any{"visits": 2}); err != nil {
+			c.JSON(http.StatusInternalServerError, gin.H{"error": err.Error()})
+			return
+		}
+		s, _ := ginsession.Current(c)
+		c.JSON(http.StatusOK, s.Data)
+	})
+	e.engine.POST("/visit-manager", func(c *gin.Context) {
+		s, _ := ginsession.Current(c)
+		if err := e.m.UpdateSession(c, s.ID, map[string]any{"visits": 3}); err != nil {
+			c.JSON(http.StatusInternalServerError, gin.H{"error": err.Error()})
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	cookie := e.login("alice")
+
+	for _, path := range []string{"/visit", "/visit-manager"} {
+		before := srv.Stats(t)
+		w := e.do(http.MethodPost, path, cookie)
+		require.Less(t, w.Code, 300, w.Body.String())
+		after := srv.Stats(t)
+		assert.Equal(t, uint64(1), after["cmd_get"]-before["cmd_get"], "%s: the middleware's get only", path)
+		assert.Equal(t, uint64(1), after["cmd_set"]-before["cmd_set"], "%s: one cas", path)
+		if path == "/visit" {
+			assert.JSONEq(t, `{"role":"user","visits":2}`, w.Body.String(), "the request sees its update")
+		}
+	}
+	s, err := e.m.GetSession(ctx, idOf(cookie))
+	require.NoError(t, err)
+	assert.Equal(t, 3, s.Data["visits"])
+}
+
+func TestUpdateInRequestAfterConcurrentChange(t *testing.T) {
+	for _, sc := range storeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			e := realEnv(t, sc.new(t))
+			e.engine.POST("/race", func(c *gin.Context) {
+				s, _ := ginsession.Current(c)
+				// Another request changes the session after this one loaded it.
+				require.NoError(t, e.m.UpdateSession(ctx, s.ID, map[string]any{"other": true}))
+				require.NoError(t, ginsession.Update(c, map[string]any{"mine": true}))
+				c.Status(http.StatusNoContent)
+			})
+			cookie := e.login("alice")
+			require.Equal(t, http.StatusNoContent, e.do(http.MethodPost, "/race", cookie).Code)
+			s, err := e.m.GetSession(ctx, idOf(cookie))
+			require.NoError(t, err)
+			assert.Equal(t, true, s.Data["other"], "the stale version is detected, nothing is lost")
+			assert.Equal(t, true, s.Data["mine"])
+		})
+	}
 }

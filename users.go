@@ -47,6 +47,13 @@ func (m *Manager) userKey(userID string) stores.Key {
 // (the oldest first).
 func (m *Manager) register(ctx context.Context, userID string, ref stores.SessionRef) ([]stores.SessionRef, error) {
 	ukey := m.userKey(userID)
+	// Most logins find no index (a user with no live session): try to
+	// create it first, which on memcached is one command.
+	rec := indexRecord(userID, []stores.SessionRef{ref})
+	err := m.store.Add(ctx, ukey, rec, rec.AbsoluteExpiry)
+	if !errors.Is(err, stores.ErrExists) {
+		return nil, err
+	}
 	var dropped []stores.SessionRef
 	for range 8 {
 		err := m.store.Update(ctx, ukey, func(cur stores.Item) (*stores.Record, time.Time, error) {
@@ -69,12 +76,11 @@ func (m *Manager) register(ctx context.Context, userID string, ref stores.Sessio
 		if !errors.Is(err, stores.ErrNotFound) {
 			return dropped, err
 		}
-		rec := indexRecord(userID, []stores.SessionRef{ref})
+		// The index expired or was removed since the Add: create it.
 		err = m.store.Add(ctx, ukey, rec, rec.AbsoluteExpiry)
 		if !errors.Is(err, stores.ErrExists) {
 			return nil, err
 		}
-		// Another request created the index first: merge into it.
 	}
 	return nil, stores.ErrConflict
 }

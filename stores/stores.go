@@ -118,6 +118,10 @@ type Item struct {
 	// item's remaining lifetime (memcached) report a time before which the
 	// item will not expire by age: "at least until".
 	ExpiresAt time.Time
+
+	// Version identifies this state of the item for stores that implement
+	// UpdaterFrom (memcached: the item's CAS value). Zero means unknown.
+	Version uint64
 }
 
 // UpdateFunc computes the next version of an item from the current one.
@@ -127,6 +131,17 @@ type Item struct {
 // Stores may call an UpdateFunc more than once (optimistic retries), so it
 // must have no side effects and must not modify cur.Record.
 type UpdateFunc func(cur Item) (next *Record, expiresAt time.Time, err error)
+
+// UpdaterFrom is implemented by stores whose Update can start from an item
+// the caller already read, saving a read: UpdateFrom applies fn to cur and
+// writes the result only if the stored item is still at cur.Version;
+// otherwise it proceeds as Update, reading the current item and calling fn
+// again. The Manager uses it for updates made during a request, whose
+// session was read by the middleware. It has the semantics and errors of
+// Update.
+type UpdaterFrom interface {
+	UpdateFrom(ctx context.Context, key Key, cur Item, fn UpdateFunc) error
+}
 
 // Store is the contract every session store implements. All methods are
 // safe for concurrent use, take a context first, and return the errors

@@ -257,7 +257,9 @@ func (s *Store) Get(ctx context.Context, key stores.Key) (stores.Item, error) {
 		}
 		return stores.Item{}, s.fail("get", err)
 	}
-	return s.decode("get", key, it.Value)
+	item, err := s.decode("get", key, it.Value)
+	item.Version = it.CasID
+	return item, err
 }
 
 // decode decodes a stored value into an Item.
@@ -354,7 +356,7 @@ func (s *Store) Update(ctx context.Context, key stores.Key, fn stores.UpdateFunc
 				return err
 			}
 		}
-		err := s.tryUpdate(key, mk, fn)
+		err := s.tryUpdate(key, mk, fn, nil)
 		if !errors.Is(err, memcache.ErrCASConflict) {
 			return err
 		}
@@ -362,23 +364,53 @@ func (s *Store) Update(ctx context.Context, key stores.Key, fn stores.UpdateFunc
 	return errConflict
 }
 
-// tryUpdate makes one attempt at Update. It returns
-// memcache.ErrCASConflict if another writer changed the item first.
-func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc) error {
-	var it *memcache.Item
-	err := s.retryStale(func() (err error) {
-		it, err = s.client.Get(mk)
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, memcache.ErrCacheMiss) {
-			return errNotFound
-		}
-		return s.fail("update", err)
+var _ stores.UpdaterFrom = (*Store)(nil)
+
+// UpdateFrom implements stores.UpdaterFrom: its first attempt is a single
+// cas of fn(cur) against cur.Version, without a gets. If the item changed
+// since cur was read, it continues as Update.
+func (s *Store) UpdateFrom(ctx context.Context, key stores.Key, cur stores.Item, fn stores.UpdateFunc) error {
+	if cur.Version == 0 || cur.Record == nil {
+		return s.Update(ctx, key, fn)
 	}
-	cur, err := s.decode("update", key, it.Value)
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	unlock, err := s.locks.lock(ctx, key)
 	if err != nil {
 		return err
+	}
+	err = s.tryUpdate(key, s.key(key), fn, &cur)
+	unlock()
+	if !errors.Is(err, memcache.ErrCASConflict) {
+		return err
+	}
+	return s.Update(ctx, key, fn)
+}
+
+// tryUpdate makes one attempt at Update, from the item it reads or, when
+// from is not nil, from that item as read before. It returns
+// memcache.ErrCASConflict if another writer changed the item first.
+func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc, from *stores.Item) error {
+	var it *memcache.Item
+	var cur stores.Item
+	if from != nil {
+		it, cur = &memcache.Item{Key: mk, CasID: from.Version}, *from
+	} else {
+		err := s.retryStale(func() (err error) {
+			it, err = s.client.Get(mk)
+			return err
+		})
+		if err != nil {
+			if errors.Is(err, memcache.ErrCacheMiss) {
+				return errNotFound
+			}
+			return s.fail("update", err)
+		}
+		if cur, err = s.decode("update", key, it.Value); err != nil {
+			return err
+		}
+		cur.Version = it.CasID
 	}
 	next, expiresAt, err := fn(cur)
 	if err != nil {

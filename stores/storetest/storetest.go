@@ -92,7 +92,10 @@ const (
 // canceled context; Close being idempotent, with ErrClosed after it; 50
 // goroutines merging 20 keys each into one item, all 1000 kept (an
 // ErrConflict is retried, as the contract allows); and Delete racing with
-// Updates, the item staying deleted. On a real clock the suite takes about
+// Updates, the item staying deleted; for stores that implement
+// stores.UpdaterFrom, UpdateFrom writing from a fresh item, falling back
+// to a read when its version is stale (nothing lost), and never creating a
+// deleted item. On a real clock the suite takes about
 // three seconds.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	tests := []struct {
@@ -122,6 +125,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"NoResurrection", testNoResurrection, false},
 		{"ValueFidelity", testValueFidelity, false},
 		{"RecordRoundTrip", testRecordRoundTrip, false},
+		{"UpdateFrom", testUpdateFrom, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -778,4 +782,33 @@ func normalize(v any) any {
 	default:
 		return v
 	}
+}
+
+func testUpdateFrom(t *testing.T, h *harness) {
+	uf, ok := h.Store.(stores.UpdaterFrom)
+	if !ok {
+		t.Skip("the store does not implement stores.UpdaterFrom")
+	}
+	ctx := context.Background()
+	key := newKey()
+	h.add(key, simple("alice"), h.Now().Add(long))
+
+	// From a fresh read: applied.
+	cur := h.get(key)
+	require.NoError(t, uf.UpdateFrom(ctx, key, cur, merge(map[string]any{"a": 1})))
+	assert.Equal(t, 1, h.get(key).Record.Data["a"])
+
+	// From a stale read: the change made since is kept.
+	stale := cur
+	require.NoError(t, uf.UpdateFrom(ctx, key, stale, merge(map[string]any{"b": 2})))
+	data := h.get(key).Record.Data
+	assert.Equal(t, 1, data["a"], "a write made after the stale read survives")
+	assert.Equal(t, 2, data["b"])
+
+	// From a read of an item deleted since: not found, nothing created.
+	cur = h.get(key)
+	require.NoError(t, h.Store.Delete(ctx, key))
+	err := uf.UpdateFrom(ctx, key, cur, merge(map[string]any{"c": 3}))
+	require.ErrorIs(t, err, stores.ErrNotFound)
+	h.requireGone(key)
 }

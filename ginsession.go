@@ -346,5 +346,10 @@ func (cc *cookieCodec) replace(h http.Header, v string) {
 		}
 	}
 	h["Set-Cookie"] = append(kept, v)
-	h.Set("Cache-Control", "no-store")
+	h["Cache-Control"] = noStore
 }
+
+// noStore is the shared value of the Cache-Control header set with the
+// cookie. Its capacity equals its length, so a later Header.Add copies it
+// rather than writing into it.
+var noStore = []string{"no-store"}

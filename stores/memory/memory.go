@@ -48,7 +48,7 @@ type Store struct {
 
 type shard struct {
 	mu sync.RWMutex
-	m  map[stores.Key]*entry
+	m  map[stores.Key]entry
 	_  [40]byte // keep shards on separate cache lines
 }
 
@@ -93,7 +93,7 @@ func New(opts ...Option) *Store {
 	}
 	s := &Store{now: cfg.now, stop: make(chan struct{}), done: make(chan struct{})}
 	for i := range s.shards {
-		s.shards[i].m = make(map[stores.Key]*entry)
+		s.shards[i].m = make(map[stores.Key]entry)
 	}
 	if cfg.sweepInterval > 0 {
 		go s.sweeper(cfg.sweepInterval)
@@ -114,17 +114,12 @@ func (s *Store) Get(ctx context.Context, key stores.Key) (stores.Item, error) {
 	}
 	sh := s.shard(key)
 	sh.mu.RLock()
-	e := sh.m[key]
-	var item stores.Item
-	live := e != nil && e.expiresAt > s.now().UnixNano()
-	if live {
-		item = stores.Item{Record: e.rec, ExpiresAt: time.Unix(0, e.expiresAt)}
-	}
+	e, ok := sh.m[key]
 	sh.mu.RUnlock()
-	if !live {
+	if !ok || e.expiresAt <= s.now().UnixNano() {
 		return stores.Item{}, stores.ErrNotFound
 	}
-	return item, nil
+	return stores.Item{Record: e.rec, ExpiresAt: time.Unix(0, e.expiresAt)}, nil
 }
 
 // Add implements stores.Store.
@@ -135,10 +130,10 @@ func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, exp
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e := sh.m[key]; e != nil && e.expiresAt > s.now().UnixNano() {
+	if e, ok := sh.m[key]; ok && e.expiresAt > s.now().UnixNano() {
 		return stores.ErrExists
 	}
-	sh.m[key] = &entry{rec: rec, expiresAt: expiresAt.UnixNano()}
+	sh.m[key] = entry{rec: rec, expiresAt: expiresAt.UnixNano()}
 	return nil
 }
 
@@ -151,8 +146,8 @@ func (s *Store) Update(ctx context.Context, key stores.Key, fn stores.UpdateFunc
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := sh.m[key]
-	if e == nil || e.expiresAt <= s.now().UnixNano() {
+	e, ok := sh.m[key]
+	if !ok || e.expiresAt <= s.now().UnixNano() {
 		return stores.ErrNotFound
 	}
 	next, exp, err := fn(stores.Item{Record: e.rec, ExpiresAt: time.Unix(0, e.expiresAt)})
@@ -163,9 +158,7 @@ func (s *Store) Update(ctx context.Context, key stores.Key, fn stores.UpdateFunc
 		delete(sh.m, key)
 		return nil
 	}
-	// Readers copy the entry's fields under the read lock, so changing it in
-	// place under the write lock is safe.
-	e.rec, e.expiresAt = next, exp.UnixNano()
+	sh.m[key] = entry{rec: next, expiresAt: exp.UnixNano()}
 	return nil
 }
 
@@ -189,11 +182,12 @@ func (s *Store) Touch(ctx context.Context, key stores.Key, expiresAt time.Time) 
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := sh.m[key]
-	if e == nil || e.expiresAt <= s.now().UnixNano() {
+	e, ok := sh.m[key]
+	if !ok || e.expiresAt <= s.now().UnixNano() {
 		return stores.ErrNotFound
 	}
 	e.expiresAt = expiresAt.UnixNano()
+	sh.m[key] = e
 	return nil
 }
 
@@ -269,7 +263,7 @@ func (s *Store) Sweep() int {
 			n := min(len(expired), sweepBatch)
 			sh.mu.Lock()
 			for _, k := range expired[:n] {
-				if e := sh.m[k]; e != nil && e.expiresAt <= now {
+				if e, ok := sh.m[k]; ok && e.expiresAt <= now {
 					delete(sh.m, k)
 					removed++
 				}

@@ -117,7 +117,11 @@ func (m *Manager) kill(ctx context.Context, key stores.Key) error {
 // update in flight cannot bring one back.
 //
 // It reads and clears the user's index in one atomic step, then ends each
-// listed session: one store operation per session, plus one.
+// listed session: one store operation per session (at most
+// WithMaxSessionsPerUser), plus one. A per-user generation counter would
+// make this one operation, but every request would then read a second key
+// to compare generations; ginsession keeps reads at exactly one store
+// lookup and pays on the rare revocation instead.
 func (m *Manager) DeleteUserSessions(ctx context.Context, userID string) error {
 	refs, err := m.takeRefs(ctx, userID, func(stores.SessionRef) bool { return true })
 	if err != nil {

@@ -12,6 +12,7 @@ package memory
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,7 @@ const shardCount = 64
 
 // sweepBatch bounds how many entries the sweeper examines per lock hold, so
 // a sweep of a large shard never blocks readers for long.
-const sweepBatch = 512
+const sweepBatch = 64
 
 var _ stores.Store = (*Store)(nil)
 
@@ -244,7 +245,7 @@ func (s *Store) sweeper(interval time.Duration) {
 // Sweep never holds a shard's lock for more than sweepBatch entries: it
 // collects expired keys under the read lock, then deletes them in batches
 // under the write lock, re-checking each, so concurrent Gets wait at most
-// one short batch.
+// one short batch; it yields the processor between batches.
 func (s *Store) Sweep() int {
 	removed := 0
 	var expired []stores.Key
@@ -270,6 +271,9 @@ func (s *Store) Sweep() int {
 			}
 			sh.mu.Unlock()
 			expired = expired[n:]
+			// Let waiting goroutines run: on a busy machine a long sweep
+			// would otherwise keep them off the CPU until preempted.
+			runtime.Gosched()
 		}
 	}
 	return removed

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -97,7 +98,25 @@ const (
 // to a read when its version is stale (nothing lost), and never creating a
 // deleted item. On a real clock the suite takes about
 // three seconds.
-func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
+//
+// newStore is a factory of fresh state, in one of three forms: a
+// func(*testing.T) Harness, which also controls the store's clock; or a
+// func(*testing.T) stores.Store or func() stores.Store, whose stores run on
+// the real clock.
+func Run[F Factory](t *testing.T, newStore F) {
+	var newHarness func(t *testing.T) Harness
+	switch f := any(newStore).(type) {
+	case func(*testing.T) Harness:
+		newHarness = f
+	case func(*testing.T) stores.Store:
+		newHarness = func(t *testing.T) Harness { return Harness{Store: f(t)} }
+	case func() stores.Store:
+		newHarness = func(*testing.T) Harness { return Harness{Store: f()} }
+	default:
+		// Unreachable: Factory admits only the types above, and a named
+		// type based on one of them converts to it.
+		newHarness = convertFactory(newStore)
+	}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, h *harness)
@@ -142,6 +161,27 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			t.Cleanup(func() { _ = h.Store.Close() })
 			tt.fn(t, &harness{Harness: h, t: t})
 		})
+	}
+}
+
+// Factory is the type of Run's store factory: see Run.
+type Factory interface {
+	~func(*testing.T) Harness | ~func(*testing.T) stores.Store | ~func() stores.Store
+}
+
+// convertFactory handles named factory types, whose dynamic type differs
+// from the unnamed function types that Run switches on.
+func convertFactory[F Factory](newStore F) func(t *testing.T) Harness {
+	v := reflect.ValueOf(newStore)
+	switch {
+	case v.Type().ConvertibleTo(reflect.TypeOf((func(*testing.T) Harness)(nil))):
+		return v.Convert(reflect.TypeOf((func(*testing.T) Harness)(nil))).Interface().(func(*testing.T) Harness)
+	case v.Type().ConvertibleTo(reflect.TypeOf((func(*testing.T) stores.Store)(nil))):
+		f := v.Convert(reflect.TypeOf((func(*testing.T) stores.Store)(nil))).Interface().(func(*testing.T) stores.Store)
+		return func(t *testing.T) Harness { return Harness{Store: f(t)} }
+	default:
+		f := v.Convert(reflect.TypeOf((func() stores.Store)(nil))).Interface().(func() stores.Store)
+		return func(*testing.T) Harness { return Harness{Store: f()} }
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/stores/memory"
 	"github.com/securestack/ginsession/stores/storetest"
 )
@@ -48,5 +49,20 @@ func TestRunMemoryRealClock(t *testing.T) {
 	}
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
 		return storetest.Harness{Store: memory.New(), ExactExpiry: true}
+	})
+}
+
+// The factory forms Run accepts all compile and run; a named factory type
+// works too.
+func TestRunFactoryForms(t *testing.T) {
+	t.Run("func(*testing.T) stores.Store", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) stores.Store { return memory.New() })
+	})
+	t.Run("func() stores.Store", func(t *testing.T) {
+		storetest.Run(t, func() stores.Store { return memory.New() })
+	})
+	type factory func() stores.Store
+	t.Run("named", func(t *testing.T) {
+		storetest.Run(t, factory(func() stores.Store { return memory.New() }))
 	})
 }

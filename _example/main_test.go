@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/securestack/ginsession"
+	"github.com/securestack/ginsession/internal/memcachedtest"
 )
 
 func do(t *testing.T, h http.Handler, method, path, body string, cookies []*http.Cookie) *httptest.ResponseRecorder {
@@ -31,7 +32,26 @@ func TestExampleFlow(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	m := ginsession.NewManager(nil)
 	t.Cleanup(func() { _ = m.Close() })
-	r := newRouter(m)
+	exampleFlow(t, newRouter(m))
+}
+
+// TestExampleFlowMemcached runs the same flow with the store that the
+// -memcached flag selects, on a real memcached.
+func TestExampleFlowMemcached(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	srv := memcachedtest.Start(t)
+	store, err := openStore(srv.Addr)
+	require.NoError(t, err)
+	require.NotNil(t, store)
+	t.Cleanup(func() { _ = store.Close() })
+	m := ginsession.NewManager(store)
+	t.Cleanup(func() { _ = m.Close() })
+	exampleFlow(t, newRouter(m))
+	assert.Positive(t, srv.Stats(t)["cmd_get"], "sessions went through memcached")
+}
+
+func exampleFlow(t *testing.T, r http.Handler) {
+	t.Helper()
 
 	w := do(t, r, http.MethodGet, "/profile", "", nil)
 	assert.Equal(t, http.StatusUnauthorized, w.Code)

@@ -342,7 +342,7 @@ func TestLimiterClockBackwardsStandsStill(t *testing.T) {
 }
 
 func TestLimiterDropsIdleKeys(t *testing.T) {
-	l := NewLimiter(3, time.Minute, WithMaxKeys(1000))
+	l := NewLimiter(3, time.Minute, WithMaxKeys(10000))
 	for i := range 500 {
 		require.True(t, l.AllowAt(fmt.Sprintf("key-%d", i), limT0))
 	}
@@ -352,12 +352,15 @@ func TestLimiterDropsIdleKeys(t *testing.T) {
 		l.AllowAt("key-0", limT0.Add(59*time.Second))
 	}
 	assert.Equal(t, 500, l.Len())
-	// A window later, operations on every shard drop its idle keys.
+	// A window later, operations on every shard drop its idle keys. (Idle
+	// keys are dropped by operations on their shard, so the active keys must
+	// reach every shard: 2000 keys leave none of the 64 shards empty but with
+	// a chance of about 2e-14.)
 	later := limT0.Add(2 * time.Minute)
-	for i := range 5000 {
-		l.AllowAt(fmt.Sprintf("active-%d", i%200), later)
+	for i := range 20000 {
+		l.AllowAt(fmt.Sprintf("active-%d", i%2000), later)
 	}
-	assert.Equal(t, 200, l.Len())
+	assert.Equal(t, 2000, l.Len())
 	// A dropped key starts afresh.
 	assert.Equal(t, Decision{Allowed: true, Remaining: 2, ResetAfter: time.Minute}, l.ReserveAt("key-1", later))
 }

@@ -9,6 +9,7 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/gorilla/securecookie v1.1.2
 	github.com/securestack/ginsession v0.0.0-00010101000000-000000000000
+	golang.org/x/time v0.16.0
 )
 
 require (

@@ -362,38 +362,3 @@ func TestNoRawIDInLogs(t *testing.T) {
 		assert.NotContains(t, logs.String(), id)
 	}
 }
-
-func TestResurrectionRace(t *testing.T) {
-	// Updates racing with a logout never bring the session back.
-	e := newEnv(t)
-	for round := 0; round < 50; round++ {
-		cookie := e.login("alice")
-		id := idOf(cookie)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for g := 0; g < 4; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				for i := 0; i < 10; i++ {
-					err := e.m.UpdateSession(ctx, id, map[string]any{"k": i})
-					if err != nil {
-						assert.ErrorIs(t, err, ginsession.ErrNotFound)
-					}
-				}
-			}()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			assert.Equal(t, http.StatusOK, e.do(http.MethodPost, "/logout", cookie).Code)
-		}()
-		close(start)
-		wg.Wait()
-		require.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", cookie).Code, "round %d", round)
-		_, err := e.m.GetSession(ctx, id)
-		require.ErrorIs(t, err, ginsession.ErrNotFound)
-	}
-}

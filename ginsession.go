@@ -35,8 +35,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/securestack/ginsession/stores"
 )
 
 // Context keys under which the middleware stores the session and the
@@ -81,10 +79,10 @@ func (m *Manager) handle(c *gin.Context) {
 		m.unknown(c)
 		return
 	}
-	ctx := c.Request.Context()
-	s, item, err := m.load(ctx, id)
+	now := m.now()
+	s, err := m.load(c.Request.Context(), id, now)
 	if err == nil {
-		s, err = m.maintain(c, s, item)
+		s, err = m.maintain(c, s, now)
 	}
 	switch {
 	case err == nil:
@@ -108,9 +106,8 @@ func (m *Manager) unknown(c *gin.Context) {
 }
 
 // maintain applies automatic renewal (WithRenewalInterval) and sliding
-// expiry to a session just loaded for a request.
-func (m *Manager) maintain(c *gin.Context, s *Session, item stores.Item) (*Session, error) {
-	now := m.now()
+// expiry to a session just loaded for a request at now.
+func (m *Manager) maintain(c *gin.Context, s *Session, now time.Time) (*Session, error) {
 	if m.cfg.renewal > 0 && !s.forwarded && now.Sub(s.renewedAt) >= m.cfg.renewal {
 		r, err := m.rotateKey(c.Request.Context(), s.key)
 		if err != nil {
@@ -120,7 +117,7 @@ func (m *Manager) maintain(c *gin.Context, s *Session, item stores.Item) (*Sessi
 		return r, nil
 	}
 	next := m.idleDeadline(now, s.AbsoluteExpiresAt)
-	if next.Sub(item.ExpiresAt) < max(m.cfg.refresh, 1) {
+	if next.Sub(s.item.ExpiresAt) < max(m.cfg.refresh, 1) {
 		return s, nil
 	}
 	if err := m.store.Touch(c.Request.Context(), s.key, next); err != nil {

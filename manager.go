@@ -202,16 +202,16 @@ func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Ti
 // example matching stores.ErrUnavailable) when the store fails. GetSession
 // does not extend the idle deadline; see RefreshSession.
 func (m *Manager) GetSession(ctx context.Context, id string) (*Session, error) {
-	s, _, err := m.load(ctx, id)
-	return s, err
+	return m.load(ctx, id, m.now())
 }
 
-// load looks a session up and reports its stored item. An ID rotated away
-// within the grace period (WithRotationGrace) resolves to its successor;
-// the Session then keeps the ID it was asked for, with the successor's key.
-func (m *Manager) load(ctx context.Context, id string) (*Session, stores.Item, error) {
+// load looks up the session live at now; the Session keeps the store item
+// it was read from. An ID rotated away within the grace period
+// (WithRotationGrace) resolves to its successor; the Session then keeps the
+// ID it was asked for, with the successor's key.
+func (m *Manager) load(ctx context.Context, id string, now time.Time) (*Session, error) {
 	if !wellFormed(id) {
-		return nil, stores.Item{}, ErrNotFound
+		return nil, ErrNotFound
 	}
 	key := m.hash.key(id)
 	item, err := m.store.Get(ctx, key)
@@ -222,22 +222,22 @@ func (m *Manager) load(ctx context.Context, id string) (*Session, stores.Item, e
 	}
 	if err != nil {
 		if errors.Is(err, stores.ErrNotFound) {
-			return nil, item, ErrNotFound
+			return nil, ErrNotFound
 		}
-		return nil, item, fmt.Errorf("ginsession: load session: %w", err)
+		return nil, fmt.Errorf("ginsession: load session: %w", err)
 	}
-	if !m.now().Before(item.Record.AbsoluteExpiry) {
+	if !now.Before(item.Record.AbsoluteExpiry) {
 		// Past its absolute deadline (or a tombstone, whose deadline is
 		// zero): gone. The store expires it soon anyway, so removing it
 		// here is only tidying and its failure is not reported.
 		if item.Record.Handle != "" {
 			_ = m.store.Delete(ctx, key)
 		}
-		return nil, item, ErrNotFound
+		return nil, ErrNotFound
 	}
 	s := newSession(id, key, item.Record, item.ExpiresAt)
 	s.forwarded, s.item = forwarded, item
-	return s, item, nil
+	return s, nil
 }
 
 // errExpired aborts an update of a session past its absolute deadline.
@@ -394,11 +394,12 @@ func (m *Manager) deleteKey(ctx context.Context, key stores.Key) error {
 // WithRefreshInterval); call RefreshSession for activity that does not
 // pass through it.
 func (m *Manager) RefreshSession(ctx context.Context, id string) error {
-	s, _, err := m.load(ctx, id)
+	now := m.now()
+	s, err := m.load(ctx, id, now)
 	if err != nil {
 		return err
 	}
-	return m.storeErr("refresh session", m.store.Touch(ctx, s.key, m.idleDeadline(m.now(), s.AbsoluteExpiresAt)))
+	return m.storeErr("refresh session", m.store.Touch(ctx, s.key, m.idleDeadline(now, s.AbsoluteExpiresAt)))
 }
 
 // RotateSession replaces the session's ID with a fresh one and returns the

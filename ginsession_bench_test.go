@@ -11,19 +11,33 @@ import (
 
 	"github.com/securestack/ginsession"
 	"github.com/securestack/ginsession/internal/memcachedtest"
+	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/stores/memcached"
 )
+
+// releaseMode puts gin in release mode for the benchmark, as in production.
+func releaseMode(b *testing.B) {
+	gin.SetMode(gin.ReleaseMode)
+	b.Cleanup(func() { gin.SetMode(gin.TestMode) })
+}
+
+// benchEngine returns a Manager on store (nil: memory) and a release-mode
+// engine using its middleware.
+func benchEngine(b *testing.B, store stores.Store) (*ginsession.Manager, *gin.Engine) {
+	b.Helper()
+	releaseMode(b)
+	m := ginsession.NewManager(store)
+	b.Cleanup(func() { _ = m.Close() })
+	r := gin.New()
+	r.Use(ginsession.New(m))
+	return m, r
+}
 
 // benchRouter returns an engine in release mode whose GET / reads one
 // session value, and the Cookie header of a live session.
 func benchRouter(b *testing.B) (*gin.Engine, string) {
 	b.Helper()
-	gin.SetMode(gin.ReleaseMode)
-	b.Cleanup(func() { gin.SetMode(gin.TestMode) })
-	m := ginsession.NewManager(nil)
-	b.Cleanup(func() { _ = m.Close() })
-	r := gin.New()
-	r.Use(ginsession.New(m))
+	m, r := benchEngine(b, nil)
 	r.GET("/", func(c *gin.Context) {
 		if s, ok := ginsession.Current(c); ok {
 			_ = s.GetString("role")
@@ -80,8 +94,7 @@ func BenchmarkMiddleware(b *testing.B) {
 // BenchmarkBareGin is the floor: the same request through gin without
 // sessions.
 func BenchmarkBareGin(b *testing.B) {
-	gin.SetMode(gin.ReleaseMode)
-	b.Cleanup(func() { gin.SetMode(gin.TestMode) })
+	releaseMode(b)
 	r := gin.New()
 	r.GET("/", func(c *gin.Context) { c.Status(http.StatusNoContent) })
 	b.ReportAllocs()
@@ -103,12 +116,7 @@ func BenchmarkMiddlewareMemcached(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = store.Close() })
-	gin.SetMode(gin.ReleaseMode)
-	b.Cleanup(func() { gin.SetMode(gin.TestMode) })
-	m := ginsession.NewManager(store)
-	b.Cleanup(func() { _ = m.Close() })
-	r := gin.New()
-	r.Use(ginsession.New(m))
+	m, r := benchEngine(b, store)
 	r.GET("/", func(c *gin.Context) {
 		s, _ := ginsession.Current(c)
 		_ = s.GetString("role")
@@ -156,12 +164,7 @@ func BenchmarkLogin(b *testing.B) {
 		{"Anonymous", func(int) string { return "" }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			gin.SetMode(gin.ReleaseMode)
-			b.Cleanup(func() { gin.SetMode(gin.TestMode) })
-			m := ginsession.NewManager(nil)
-			b.Cleanup(func() { _ = m.Close() })
-			r := gin.New()
-			r.Use(ginsession.New(m))
+			_, r := benchEngine(b, nil)
 			i := 0
 			r.POST("/login", func(c *gin.Context) {
 				i++

@@ -6,7 +6,7 @@ GO       ?= go
 PKGS     := ./... ./_example
 FUZZTIME ?= 10s
 # Fuzz targets as package:target pairs.
-FUZZ     := .:FuzzWellFormed .:FuzzCookieHeader ./stores/memcached:FuzzDecode
+FUZZ     := .:FuzzWellFormed .:FuzzCookieHeader ./stores/codec:FuzzDecode
 
 .PHONY: test check fmt-check vet unit fuzz bench memcached
 

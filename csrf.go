@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/securestack/ginsession/stores"
 )
 
 // Where CSRF checks for the token on unsafe requests.
@@ -24,10 +26,16 @@ const (
 // forms as the CSRFFormField hidden field, or hand it to a single-page app,
 // which sends it back in the CSRFHeader header.
 //
-// The token is bound to the session: it is an HMAC (with the key of
-// WithTokenHashKey, or SHA-256 without one) of the session ID under a
-// separate label, so it needs no storage, reveals nothing about the ID, and
-// changes whenever the ID does: on login and on every rotation.
+// The token is bound to the session, not to its ID: it is an HMAC (with
+// the key of WithTokenHashKey, or SHA-256 without one) of a random secret
+// that the session keeps for its whole life, under a separate label. So it
+// needs no storage of its own, reveals nothing about the ID, and stays
+// valid across every rotation of the ID (automatic renewal, Rotate, a
+// grace-period ID): a form rendered before a renewal is still accepted
+// after it. A new session, as Login creates, has a new token. The token is
+// no credential by itself: it proves that a request carrying the session
+// cookie comes from a page of the application, and the cookie is what
+// rotation protects.
 func CSRFToken(c *gin.Context) string {
 	s, ok := Current(c)
 	if !ok {
@@ -37,12 +45,19 @@ func CSRFToken(c *gin.Context) string {
 	if err != nil {
 		return ""
 	}
-	return m.csrfToken(s.ID)
+	return m.csrfToken(s)
 }
 
-// csrfToken derives the CSRF token of the session with the given ID.
-func (m *Manager) csrfToken(id string) string {
-	k := m.hash.key("\x00csrf\x00" + id)
+// csrfToken derives the CSRF token of session s. Sessions stored before
+// sessions had a secret derive it from their ID, as they always did.
+func (m *Manager) csrfToken(s *Session) string {
+	secret := s.csrfSecret()
+	var k stores.Key
+	if secret == ([stores.SecretSize]byte{}) {
+		k = m.hash.key("\x00csrf\x00" + s.ID)
+	} else {
+		k = m.hash.key("\x00csrf2\x00" + string(secret[:]))
+	}
 	return base64.RawURLEncoding.EncodeToString(k[:])
 }
 

@@ -22,9 +22,13 @@ var (
 	// which tells when to retry.
 	ErrRateLimited = errors.New("ginsession: rate limited")
 
-	// ErrNoSession is returned by the Gin helpers (Rotate, Logout) when the
-	// request carries no live session.
+	// ErrNoSession is returned by the Gin helpers (Rotate, Logout, Update)
+	// when the request carries no live session.
 	ErrNoSession = errors.New("ginsession: no session in request")
+
+	// ErrNoManager is returned by the Gin helpers when the request did not
+	// pass through the middleware (New or Manager.Middleware).
+	ErrNoManager = errors.New("ginsession: no Manager in context; use the ginsession middleware")
 
 	// ErrConflict is returned by UpdateSession when concurrent writers kept
 	// the store from applying the change within its retry bound. Nothing

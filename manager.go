@@ -2,15 +2,16 @@ package ginsession
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
 	"github.com/securestack/ginsession/stores"
@@ -18,9 +19,9 @@ import (
 )
 
 // Manager runs the session lifecycle on a store: creation, lookup, atomic
-// updates, sliding (idle) and absolute expiry, rotation and deletion. It is
-// independent of HTTP; the Gin glue (New, Login, Logout, Rotate, Required)
-// is built on it.
+// updates, sliding (idle) and absolute expiry, rotation and deletion, and
+// the index of each user's sessions. It is independent of HTTP; the Gin
+// glue (New, Login, Logout, Rotate, Update, Required, CSRF) is built on it.
 //
 // A Manager is safe for concurrent use. Create one per application with
 // NewManager and share it; call Close when done.
@@ -31,10 +32,16 @@ type Manager struct {
 	now       func() time.Time
 	hash      hasher
 	cookie    cookieCodec
+	// inContext is set when the store can update from an item read
+	// earlier (stores.UpdaterFrom): the middleware then also binds the
+	// session to the request's context, so that UpdateSession called with
+	// c.Request.Context() writes with a single compare-and-swap.
+	inContext bool
 
 	stats struct {
 		malformed, unknown, storeErrors, refreshes atomic.Uint64
 	}
+	failures failureLog
 
 	closeOnce sync.Once
 	closeErr  error
@@ -44,10 +51,10 @@ type Manager struct {
 // a new memory store (package stores/memory), which the Manager then owns
 // and closes in Close.
 //
-// NewManager panics if the options are invalid (a non-positive timeout, a
-// __Host- cookie name without Secure, ...), with a message naming the
-// option: such a configuration is a programming error, best caught at
-// start-up.
+// NewManager panics if the options are invalid (a non-positive or huge
+// timeout, a __Host- cookie name without Secure, ...), with a message
+// naming the option: such a configuration is a programming error, best
+// caught at start-up.
 func NewManager(store stores.Store, opts ...Option) *Manager {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -65,15 +72,16 @@ func NewManager(store stores.Store, opts ...Option) *Manager {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	if cfg.errorHandler == nil {
-		cfg.errorHandler = defaultErrorHandler(cfg.logger)
-	}
 	m := &Manager{store: store, cfg: cfg, now: cfg.now, hash: newHasher(cfg.hashKey)}
 	if store == nil {
 		m.store = memory.New(memory.WithClock(cfg.now))
 		m.ownsStore = true
 	}
-	m.cookie = newCookieCodec(&cfg)
+	_, m.inContext = m.store.(stores.UpdaterFrom)
+	if m.cfg.errorHandler == nil {
+		m.cfg.errorHandler = m.defaultErrorHandler
+	}
+	m.cookie = newCookieCodec(&m.cfg)
 	return m
 }
 
@@ -100,7 +108,8 @@ type Stats struct {
 	// Unknown counts well-formed IDs that the store did not know, or knew
 	// only as expired.
 	Unknown uint64
-	// StoreErrors counts store failures met while loading sessions.
+	// StoreErrors counts store failures met while loading sessions, each
+	// one exactly, however few of them were logged (see WithLogger).
 	StoreErrors uint64
 	// Refreshes counts idle-deadline extensions written by the middleware.
 	Refreshes uint64
@@ -119,11 +128,7 @@ func (m *Manager) Stats() Stats {
 // idleDeadline returns the idle deadline of a session active at now.
 // It is a full idle timeout away, but never past the absolute deadline abs.
 func (m *Manager) idleDeadline(now, abs time.Time) time.Time {
-	d := now.Add(m.cfg.idle)
-	if d.After(abs) {
-		return abs
-	}
-	return d
+	return minTime(now.Add(m.cfg.idle), abs)
 }
 
 // CreateSession creates a session for userID (which may be empty for an
@@ -131,67 +136,91 @@ func (m *Manager) idleDeadline(now, abs time.Time) time.Time {
 // values must be of the types listed in stores.CheckValue; otherwise
 // CreateSession returns a *stores.UnsupportedTypeError and creates nothing.
 // With WithCreateLimiter, it returns a *RateLimitError (matching
-// ErrRateLimited) when userID has created too many sessions.
+// ErrRateLimited) when userID has created too many sessions; anonymous
+// sessions created here all share the quota of the empty user ID (Login
+// limits them per client IP instead).
 //
 // A session with a user ID is also recorded in the user's index, so that
-// ListUserSessions and DeleteUserSessions can find it; past
-// WithMaxSessionsPerUser sessions, the user's oldest session ends.
+// ListUserSessions and DeleteUserSessions can find it. Once the session is
+// stored, if the user holds more than WithMaxSessionsPerUser live
+// sessions, the oldest end. On error nothing has changed: no session was
+// created and none ended.
 //
 // CreateSession does not set a cookie; in a Gin handler use Login, which
 // also ends the session the request already carried.
 func (m *Manager) CreateSession(ctx context.Context, userID string, data map[string]any) (*Session, error) {
-	now := m.now()
-	if err := m.limit(ctx, userID, now); err != nil {
+	if err := m.limit(ctx, userID, m.now()); err != nil {
 		return nil, err
 	}
+	return m.create(ctx, userID, data, false)
+}
+
+// create creates a session without consulting the creation limiter.
+func (m *Manager) create(ctx context.Context, userID string, data map[string]any, persistent bool) (*Session, error) {
 	clean, err := stores.MergeData(nil, data)
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: create session: %w", err)
 	}
-	now = now.Round(0)
+	now := m.now().Round(0)
 	rec := &stores.Record{
+		Kind:           stores.KindSession,
 		UserID:         userID,
 		Handle:         uuid.NewString(),
 		Data:           clean,
 		CreatedAt:      now,
 		AbsoluteExpiry: now.Add(m.cfg.absolute),
 		RenewedAt:      now,
+		Persistent:     persistent,
 	}
+	_, _ = rand.Read(rec.Secret[:]) // crypto/rand.Read never returns an error
 	exp := m.idleDeadline(now, rec.AbsoluteExpiry)
 	id, key, err := m.add(ctx, rec, exp)
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: create session: %w", err)
 	}
-	return newSession(id, key, rec, exp), nil
+	return newSession(id, key, stores.Item{Record: rec, ExpiresAt: exp}), nil
 }
 
 // add stores rec under a fresh ID, registered in its user's index first,
-// and returns the ID and its key. Add fails with ErrExists only when a
-// concurrent revocation left a tombstone on the key just registered (or on
-// a 256-bit collision, which does not happen in practice); a retry under a
-// new ID is then correct.
+// and returns the ID and its key. The store's Add fails with ErrExists
+// only when a revocation that took the index entry just registered left a
+// tombstone on its key (or on a 256-bit collision, which does not happen
+// in practice); a retry under a new ID, registered after the revocation,
+// is then correct.
 func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Time) (string, stores.Key, error) {
 	for range 3 {
 		id := newID()
 		key := m.hash.key(id)
+		n := 0
 		if rec.UserID != "" {
-			dropped, err := m.register(ctx, rec.UserID, stores.SessionRef{
-				Key: key, Handle: rec.Handle, CreatedAt: rec.CreatedAt, AbsoluteExpiry: rec.AbsoluteExpiry,
+			var err error
+			n, err = m.register(ctx, rec.UserID, stores.SessionRef{
+				Key: key, Handle: rec.Handle, CreatedAt: rec.CreatedAt,
+				ExpiresAt: expiresAt, AbsoluteExpiry: rec.AbsoluteExpiry,
 			})
 			if err != nil {
 				return "", stores.Key{}, err
-			}
-			for _, d := range dropped {
-				if err := m.kill(ctx, d.Key); err != nil {
-					return "", stores.Key{}, err
-				}
 			}
 		}
 		err := m.store.Add(ctx, key, rec, expiresAt)
 		if errors.Is(err, stores.ErrExists) {
 			continue
 		}
-		return id, key, err
+		if err != nil {
+			if rec.UserID != "" {
+				// Leave the index as it was; a failure here only leaves
+				// an entry for a session that does not exist, which the
+				// index drops when it next checks its entries.
+				_, _ = m.takeRefs(ctx, rec.UserID, func(r stores.SessionRef) bool { return r.Key == key })
+			}
+			return "", stores.Key{}, err
+		}
+		if n > m.cfg.maxPerUser {
+			// The new session is stored; ending the oldest is best
+			// effort here, and retried by the next creation if it fails.
+			_ = m.enforceCap(ctx, rec.UserID, key)
+		}
+		return id, key, nil
 	}
 	return "", stores.Key{}, stores.ErrExists
 }
@@ -199,16 +228,23 @@ func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Ti
 // GetSession returns the live session with the given ID. It returns an
 // error matching ErrNotFound when the ID is malformed, unknown, deleted, or
 // past its idle or absolute deadline, and a wrapped store error (for
-// example matching stores.ErrUnavailable) when the store fails. GetSession
-// does not extend the idle deadline; see RefreshSession.
+// example matching stores.ErrUnavailable) when the store fails. An ID
+// rotated away within the grace period (WithRotationGrace) resolves to the
+// session's current state. GetSession does not extend the idle deadline;
+// see RefreshSession.
 func (m *Manager) GetSession(ctx context.Context, id string) (*Session, error) {
 	return m.load(ctx, id, m.now())
 }
 
+// maxForwards bounds how many grace-period stubs a lookup follows. A
+// rotation points every live stub of the session at its new key, so one is
+// the rule and two happen only while a rotation is in progress.
+const maxForwards = 3
+
 // load looks up the session live at now; the Session keeps the store item
-// it was read from. An ID rotated away within the grace period
-// (WithRotationGrace) resolves to its successor; the Session then keeps the
-// ID it was asked for, with the successor's key.
+// it was read from. An ID rotated away within the grace period resolves to
+// the live session; the Session then keeps the ID it was asked for, with
+// the live session's key.
 func (m *Manager) load(ctx context.Context, id string, now time.Time) (*Session, error) {
 	if !wellFormed(id) {
 		return nil, ErrNotFound
@@ -216,7 +252,10 @@ func (m *Manager) load(ctx context.Context, id string, now time.Time) (*Session,
 	key := m.hash.key(id)
 	item, err := m.store.Get(ctx, key)
 	forwarded := false
-	if err == nil && item.Record.Successor != (stores.Key{}) {
+	for hops := 0; err == nil && item.Record.Kind == stores.KindForward; hops++ {
+		if hops == maxForwards {
+			return nil, ErrNotFound
+		}
 		key, forwarded = item.Record.Successor, true
 		item, err = m.store.Get(ctx, key)
 	}
@@ -226,28 +265,77 @@ func (m *Manager) load(ctx context.Context, id string, now time.Time) (*Session,
 		}
 		return nil, fmt.Errorf("ginsession: load session: %w", err)
 	}
+	if item.Record.Kind != stores.KindSession {
+		return nil, ErrNotFound // a tombstone
+	}
 	if !now.Before(item.Record.AbsoluteExpiry) {
-		// Past its absolute deadline (or a tombstone, whose deadline is
-		// zero): gone. The store expires it soon anyway, so removing it
-		// here is only tidying and its failure is not reported.
-		if item.Record.Handle != "" {
-			_ = m.store.Delete(ctx, key)
-		}
+		// Past its absolute deadline: gone. The store expires it soon
+		// anyway, so removing it here is only tidying and its failure is
+		// not reported.
+		_ = m.store.Delete(ctx, key)
 		return nil, ErrNotFound
 	}
-	s := newSession(id, key, item.Record, item.ExpiresAt)
-	s.forwarded, s.item = forwarded, item
+	s := newSession(id, key, item)
+	s.forwarded = forwarded
 	return s, nil
 }
 
-// errExpired aborts an update of a session past its absolute deadline.
-var errExpired = errors.New("ginsession: session expired")
+// resume loads the session with the given ID for a request at now and
+// maintains it: it rotates the ID when it is due for renewal
+// (WithRenewalInterval), or extends the idle deadline when that has gone
+// stale by the refresh interval. It costs one store read when neither is
+// due. A renewed session comes back under its new ID.
+func (m *Manager) resume(ctx context.Context, id string, now time.Time) (*Session, error) {
+	s, err := m.load(ctx, id, now)
+	if err != nil {
+		return nil, err
+	}
+	if m.cfg.renewal > 0 && !s.forwarded && now.Sub(s.renewedAt) >= m.cfg.renewal {
+		r, err := m.rotate(ctx, s.key, &s.item, false)
+		var rot *rotatedError
+		switch {
+		case errors.As(err, &rot):
+			// A concurrent request renewed it first; this one goes on
+			// with the previous ID, which the grace period keeps working.
+			return s, nil
+		case err != nil:
+			return nil, err
+		}
+		return r, nil
+	}
+	next := m.idleDeadline(now, s.AbsoluteExpiresAt)
+	if next.Sub(s.item.ExpiresAt) < max(m.cfg.refresh, 1) {
+		return s, nil
+	}
+	if err := m.store.Touch(ctx, s.key, next); err != nil {
+		return nil, m.storeErr("refresh session", err)
+	}
+	m.stats.refreshes.Add(1)
+	s.ExpiresAt = next
+	return s, nil
+}
 
-// forwardError aborts an update that met a grace-period stub; the update is
+// Sentinel errors of update functions, never returned to callers as such.
+var (
+	// errExpired aborts a write to a session past its absolute deadline.
+	errExpired = errors.New("ginsession: session expired")
+	// errGone aborts a write that found another record than a session.
+	errGone = errors.New("ginsession: session gone")
+	// errChanged aborts the retirement of a rotated-away key whose data
+	// changed since the new key's record was copied from it.
+	errChanged = errors.New("ginsession: session changed")
+)
+
+// forwardError aborts a write that met a grace-period stub; the write is
 // retried on the successor.
 type forwardError struct{ to stores.Key }
 
 func (e *forwardError) Error() string { return "ginsession: session rotated" }
+
+// rotatedError reports that a concurrent rotation retired the key first.
+type rotatedError struct{ to stores.Key }
+
+func (e *rotatedError) Error() string { return "ginsession: session rotated concurrently" }
 
 // UpdateSession merges data into the session's stored data, atomically: a
 // nil value removes its key, any other value sets it, and keys not named
@@ -260,25 +348,26 @@ func (e *forwardError) Error() string { return "ginsession: session rotated" }
 // the store's size limit is exceeded, and ErrConflict if the store could
 // not apply the change within its retry bound. On error nothing is written.
 //
-// Inside a Gin handler, pass the *gin.Context as ctx (or use Update): when
-// ctx holds the request's session under SessionKey, stores that support it
-// (memcached) write with a single compare-and-swap against the version the
-// middleware read, instead of reading the session again.
+// In a Gin handler, pass the request's context, c.Request.Context(), which
+// keeps the request's cancellation: when it holds the session the
+// middleware loaded for this ID, stores that support it (memcached) write
+// with a single compare-and-swap against the version the middleware read,
+// instead of reading the session again. Update(c, data) does the same.
 func (m *Manager) UpdateSession(ctx context.Context, id string, data map[string]any) error {
 	if !wellFormed(id) {
 		return ErrNotFound
 	}
-	var from *Session
-	if s, ok := ctx.Value(SessionKey).(*Session); ok && s != nil && s.ID == id {
-		from = s
+	if s := sessionFromContext(ctx); s != nil && s.ID == id {
+		_, err := m.update(ctx, s.key, &s.item, data)
+		return err
 	}
-	_, err := m.update(ctx, m.hash.key(id), from, data)
+	_, err := m.update(ctx, m.hash.key(id), nil, data)
 	return err
 }
 
 // update merges data into the session under key; from, if not nil, is the
-// session as loaded for this request.
-func (m *Manager) update(ctx context.Context, key stores.Key, from *Session, data map[string]any) (*Session, error) {
+// item as loaded for this request.
+func (m *Manager) update(ctx context.Context, key stores.Key, from *stores.Item, data map[string]any) (*Session, error) {
 	// Validate and copy the caller's values once, outside the store's
 	// critical section or retry loop.
 	set, err := stores.MergeData(nil, data)
@@ -291,11 +380,7 @@ func (m *Manager) update(ctx context.Context, key stores.Key, from *Session, dat
 			unset = append(unset, k)
 		}
 	}
-	var cur *stores.Item
-	if from != nil && !from.forwarded && from.key == key {
-		cur = &from.item
-	}
-	return m.updateKey(ctx, key, cur, func(now time.Time, cur *stores.Record) *stores.Record {
+	return m.updateKey(ctx, key, from, func(cur *stores.Record) *stores.Record {
 		next := *cur
 		next.Data = make(map[string]any, len(cur.Data)+len(set))
 		maps.Copy(next.Data, cur.Data)
@@ -307,32 +392,29 @@ func (m *Manager) update(ctx context.Context, key stores.Key, from *Session, dat
 	})
 }
 
-// updateKey applies change to the live session under key, following a
-// grace-period stub to its successor, and extends the idle deadline. from,
-// if not nil, is the item as read earlier, for stores.UpdaterFrom. It
+// updateKey applies change to the live session under key, following
+// grace-period stubs to the live session, and extends the idle deadline.
+// from, if not nil, is the item as read earlier, for stores.UpdaterFrom. It
 // returns the session as written, without its ID.
-func (m *Manager) updateKey(ctx context.Context, key stores.Key, from *stores.Item, change func(now time.Time, cur *stores.Record) *stores.Record) (*Session, error) {
-	var written *stores.Record
-	var writtenExp time.Time
-	for range 2 {
-		fn := func(cur stores.Item) (*stores.Record, time.Time, error) {
-			if cur.Record.Successor != (stores.Key{}) {
+func (m *Manager) updateKey(ctx context.Context, key stores.Key, from *stores.Item, change func(cur *stores.Record) *stores.Record) (*Session, error) {
+	var written stores.Item
+	for range maxForwards + 1 {
+		err := m.updateItem(ctx, key, from, func(cur stores.Item) (*stores.Record, time.Time, error) {
+			switch cur.Record.Kind {
+			case stores.KindForward:
 				return nil, time.Time{}, &forwardError{to: cur.Record.Successor}
+			case stores.KindSession:
+			default:
+				return nil, time.Time{}, errGone
 			}
 			now := m.now()
 			if !now.Before(cur.Record.AbsoluteExpiry) {
 				return nil, time.Time{}, errExpired
 			}
-			next := change(now, cur.Record)
-			written, writtenExp = next, m.idleDeadline(now, next.AbsoluteExpiry)
-			return written, writtenExp, nil
-		}
-		var err error
-		if uf, ok := m.store.(stores.UpdaterFrom); ok && from != nil {
-			err = uf.UpdateFrom(ctx, key, *from, fn)
-		} else {
-			err = m.store.Update(ctx, key, fn)
-		}
+			next := change(cur.Record)
+			written = stores.Item{Record: next, ExpiresAt: m.idleDeadline(now, next.AbsoluteExpiry)}
+			return next, written.ExpiresAt, nil
+		})
 		var fwd *forwardError
 		if errors.As(err, &fwd) {
 			key, from = fwd.to, nil
@@ -341,9 +423,18 @@ func (m *Manager) updateKey(ctx context.Context, key stores.Key, from *stores.It
 		if err != nil {
 			return nil, m.storeErr("update session", err)
 		}
-		return newSession("", key, written, writtenExp), nil
+		return newSession("", key, written), nil
 	}
 	return nil, ErrNotFound
+}
+
+// updateItem runs the store's Update of key, from the item read earlier
+// when there is one and the store can use it.
+func (m *Manager) updateItem(ctx context.Context, key stores.Key, from *stores.Item, fn stores.UpdateFunc) error {
+	if uf, ok := m.store.(stores.UpdaterFrom); ok && from != nil {
+		return uf.UpdateFrom(ctx, key, *from, fn)
+	}
+	return m.store.Update(ctx, key, fn)
 }
 
 // storeErr maps a store error to the Manager's documented errors.
@@ -351,40 +442,71 @@ func (m *Manager) storeErr(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, stores.ErrNotFound), errors.Is(err, errExpired):
+	case errors.Is(err, stores.ErrNotFound), errors.Is(err, errExpired), errors.Is(err, errGone):
 		return ErrNotFound
 	default:
 		return fmt.Errorf("ginsession: %s: %w", op, err)
 	}
 }
 
-// DeleteSession deletes the session with the given ID. Deleting a missing,
-// expired or malformed ID is not an error, so DeleteSession is idempotent.
-// An ID rotated away within the grace period ends its successor too.
+// DeleteSession deletes the session with the given ID and removes it from
+// its user's index. Deleting a missing, expired or malformed ID is not an
+// error, so DeleteSession is idempotent. An ID rotated away within the
+// grace period ends the live session and every ID it had.
 func (m *Manager) DeleteSession(ctx context.Context, id string) error {
 	if !wellFormed(id) {
 		return nil
 	}
-	return m.deleteKey(ctx, m.hash.key(id))
+	return m.deleteKey(ctx, m.hash.key(id), nil)
 }
 
-func (m *Manager) deleteKey(ctx context.Context, key stores.Key) error {
-	if m.cfg.grace <= 0 {
-		return m.storeErr("delete session", m.store.Delete(ctx, key))
+// deleteKey ends the session under key, following grace-period stubs to
+// the live session. from, if not nil, is the item read earlier.
+func (m *Manager) deleteKey(ctx context.Context, key stores.Key, from *stores.Item) error {
+	var stubs []stores.Key // stubs met on the way, deleted at the end
+	var ended *stores.Record
+	err := errors.New("unreachable")
+	for range maxForwards + 1 {
+		err = m.updateItem(ctx, key, from, func(cur stores.Item) (*stores.Record, time.Time, error) {
+			switch cur.Record.Kind {
+			case stores.KindForward:
+				return nil, time.Time{}, &forwardError{to: cur.Record.Successor}
+			case stores.KindSession:
+				ended = cur.Record
+				return nil, time.Time{}, nil
+			default:
+				return nil, time.Time{}, errGone // a tombstone: leave it
+			}
+		})
+		var fwd *forwardError
+		if !errors.As(err, &fwd) {
+			break
+		}
+		stubs = append(stubs, key)
+		key, from = fwd.to, nil
 	}
-	// With a grace period the ID may be a stub: take it and its successor.
-	var next stores.Key
-	err := m.store.Update(ctx, key, func(cur stores.Item) (*stores.Record, time.Time, error) {
-		next = cur.Record.Successor
-		return nil, time.Time{}, nil
-	})
-	if err == nil && next != (stores.Key{}) {
-		err = m.store.Delete(ctx, next)
-	}
-	if errors.Is(err, stores.ErrNotFound) {
+	if errors.Is(err, stores.ErrNotFound) || errors.Is(err, errGone) {
 		err = nil
 	}
-	return m.storeErr("delete session", err)
+	if err != nil {
+		return m.storeErr("delete session", err)
+	}
+	if ended != nil {
+		for _, f := range ended.Forwards {
+			stubs = append(stubs, f.Key)
+		}
+		if ended.UserID != "" {
+			// The session is gone; its index entry, if this fails, is
+			// dropped when the index next checks its entries.
+			_, _ = m.takeRefs(ctx, ended.UserID, func(r stores.SessionRef) bool { return r.Handle == ended.Handle })
+		}
+	}
+	// The stubs forward to a deleted session and resolve to nothing; this
+	// only frees them early.
+	for _, k := range stubs {
+		_ = m.store.Delete(ctx, k)
+	}
+	return nil
 }
 
 // RefreshSession extends the session's idle deadline to a full idle
@@ -403,83 +525,196 @@ func (m *Manager) RefreshSession(ctx context.Context, id string) error {
 }
 
 // RotateSession replaces the session's ID with a fresh one and returns the
-// session under its new ID. User, data, handle, creation time and absolute
-// deadline are kept; the old ID stops working at once, or after the grace
-// period set by WithRotationGrace. Rotate the ID when privileges change
-// (login, logout of an elevated role, password change) to defeat session
-// fixation; see
+// session under its new ID. User, data, handle, CSRF token, creation time
+// and absolute deadline are kept; the old ID stops working at once, or
+// after the grace period set by WithRotationGrace. Rotate the ID when
+// privileges change (login, logout of an elevated role, password change)
+// to defeat session fixation; see
 // https://cheatsheetseries.owasp.org/cheatsheets/Session_Management_Cheat_Sheet.html#renew-the-session-id-after-any-privilege-level-change
+//
+// Rotation is safe against concurrent revocation: a DeleteUserSessions or
+// DeleteSessionByHandle that runs while the rotation is in progress ends
+// the session under both IDs. On any other error the old ID keeps working.
 //
 // In a Gin handler use Rotate, which also sets the new cookie.
 func (m *Manager) RotateSession(ctx context.Context, id string) (*Session, error) {
 	if !wellFormed(id) {
 		return nil, ErrNotFound
 	}
-	return m.rotateKey(ctx, m.hash.key(id))
+	return m.rotate(ctx, m.hash.key(id), nil, true)
 }
 
-func (m *Manager) rotateKey(ctx context.Context, oldKey stores.Key) (*Session, error) {
+// maxRotateAttempts bounds the retries of a rotation whose session keeps
+// changing, or keeps being rotated by others, while it runs.
+const maxRotateAttempts = 4
+
+// rotate gives the session under key a new ID. from, if not nil, is its
+// item as read earlier. A session rotated by someone else meanwhile is
+// rotated again from its new key when follow is set; otherwise rotate
+// returns a *rotatedError.
+func (m *Manager) rotate(ctx context.Context, key stores.Key, from *stores.Item, follow bool) (*Session, error) {
+	for range maxRotateAttempts {
+		if from == nil {
+			it, err := m.store.Get(ctx, key)
+			if err != nil {
+				return nil, m.storeErr("rotate session", err)
+			}
+			from = &it
+		}
+		switch from.Record.Kind {
+		case stores.KindForward:
+			key, from = from.Record.Successor, nil
+			continue
+		case stores.KindSession:
+		default:
+			return nil, ErrNotFound
+		}
+		s, err := m.rotateFrom(ctx, key, *from)
+		var rot *rotatedError
+		if follow && errors.As(err, &rot) {
+			key, from = rot.to, nil
+			continue
+		}
+		return s, err
+	}
+	return nil, fmt.Errorf("ginsession: rotate session: %w", ErrConflict)
+}
+
+// rotateFrom moves the session cur, read under oldKey, to a new ID:
+//
+//  1. register the new key in the user's index entry, so that a
+//     revocation from then on ends the session under either key;
+//  2. store the session under the new key (a tombstone there means a
+//     revocation took the entry: the session is ended);
+//  3. retire the old key, atomically, if it still holds the session as
+//     copied: delete it, or leave a grace-period stub;
+//  4. point the older stubs at the new key, and the index entry too.
+//
+// If step 3 fails, the new key is deleted and the old one works on, unless
+// the session was ended meanwhile. Steps 4 are tidying: a failure leaves a
+// longer chain of stubs, or an index entry with the new key still pending,
+// both of which are handled.
+func (m *Manager) rotateFrom(ctx context.Context, oldKey stores.Key, cur stores.Item) (*Session, error) {
+	rec := cur.Record
+	now := m.now().Round(0)
+	if !now.Before(rec.AbsoluteExpiry) {
+		return nil, ErrNotFound
+	}
 	newID := newID()
 	newKey := m.hash.key(newID)
-	// Take the record and retire the old ID in one atomic step, so an
-	// update racing with the rotation cannot land on the old ID and be lost.
-	var rec *stores.Record
-	err := m.store.Update(ctx, oldKey, func(cur stores.Item) (*stores.Record, time.Time, error) {
-		if cur.Record.Successor != (stores.Key{}) {
-			return nil, time.Time{}, errExpired // already rotated: use the new ID
-		}
-		now := m.now()
-		if !now.Before(cur.Record.AbsoluteExpiry) {
-			return nil, time.Time{}, errExpired
-		}
-		rec = cur.Record
-		if m.cfg.grace <= 0 {
-			return nil, time.Time{}, nil
-		}
-		stub := &stores.Record{UserID: rec.UserID, AbsoluteExpiry: rec.AbsoluteExpiry, Successor: newKey}
-		return stub, minTime(now.Add(m.cfg.grace), rec.AbsoluteExpiry), nil
-	})
-	if err != nil {
-		return nil, m.storeErr("rotate session", err)
-	}
-	now := m.now().Round(0)
 	next := *rec
 	next.RenewedAt = now
+	next.Forwards = nil
+	for _, f := range rec.Forwards {
+		if now.Before(f.Until) {
+			next.Forwards = append(next.Forwards, f)
+		}
+	}
+	var stub *stores.Record
+	var stubExp time.Time
+	if m.cfg.grace > 0 {
+		stubExp = minTime(now.Add(m.cfg.grace), rec.AbsoluteExpiry)
+		stub = &stores.Record{Kind: stores.KindForward, UserID: rec.UserID, AbsoluteExpiry: rec.AbsoluteExpiry, Successor: newKey}
+		next.Forwards = append(next.Forwards, stores.Forward{Key: oldKey, Until: stubExp})
+	}
 	exp := m.idleDeadline(now, next.AbsoluteExpiry)
+
+	// 1. Register.
+	if rec.UserID != "" {
+		if err := m.addPending(ctx, rec.UserID, rec.Handle, newKey); err != nil {
+			return nil, m.storeErr("rotate session", err)
+		}
+	}
+	abandon := func() {
+		_ = m.store.Delete(ctx, newKey)
+		if rec.UserID != "" {
+			_ = m.dropPending(ctx, rec.UserID, rec.Handle, newKey)
+		}
+	}
+	// 2. Store under the new key.
 	if err := m.store.Add(ctx, newKey, &next, exp); err != nil {
-		// Put the session back under its old ID rather than lose it.
-		if rerr := m.restore(ctx, oldKey, rec, exp); rerr != nil {
-			err = errors.Join(err, rerr)
+		if rec.UserID != "" {
+			_ = m.dropPending(ctx, rec.UserID, rec.Handle, newKey)
+		}
+		if errors.Is(err, stores.ErrExists) {
+			return nil, ErrNotFound // revoked while rotating
 		}
 		return nil, fmt.Errorf("ginsession: rotate session: %w", err)
 	}
-	if next.UserID != "" {
-		if err := m.replaceRef(ctx, next.UserID, next.Handle, newKey); err != nil {
-			return nil, fmt.Errorf("ginsession: rotate session: %w", err)
+	// 3. Retire the old key.
+	from := &cur
+	var err error
+	for range maxRotateAttempts {
+		var fresh *stores.Record
+		err = m.updateItem(ctx, oldKey, from, func(c stores.Item) (*stores.Record, time.Time, error) {
+			r := c.Record
+			switch {
+			case r.Kind == stores.KindForward:
+				return nil, time.Time{}, &rotatedError{to: r.Successor}
+			case r.Kind != stores.KindSession || r.Handle != rec.Handle:
+				return nil, time.Time{}, errGone
+			case r != rec && !reflect.DeepEqual(r.Data, rec.Data):
+				fresh = r
+				return nil, time.Time{}, errChanged
+			case stub == nil:
+				return nil, time.Time{}, nil
+			}
+			return stub, stubExp, nil
+		})
+		if !errors.Is(err, errChanged) {
+			break
 		}
+		// An update landed on the old key after the copy: carry it over
+		// to the new key, which no one else knows yet, and try again.
+		rec, from = fresh, nil
+		err = m.store.Update(ctx, newKey, func(c stores.Item) (*stores.Record, time.Time, error) {
+			n := *c.Record
+			n.Data = fresh.Data
+			return &n, c.ExpiresAt, nil
+		})
+		if err != nil {
+			break
+		}
+		next.Data = fresh.Data
+		err = errChanged
 	}
-	return newSession(newID, newKey, &next, exp), nil
+	if err != nil {
+		abandon()
+		var rot *rotatedError
+		if errors.As(err, &rot) {
+			return nil, err
+		}
+		if errors.Is(err, errChanged) {
+			return nil, fmt.Errorf("ginsession: rotate session: %w", ErrConflict)
+		}
+		return nil, m.storeErr("rotate session", err)
+	}
+	// 4. Tidy.
+	for _, f := range next.Forwards {
+		if f.Key == oldKey {
+			continue
+		}
+		_ = m.store.Update(ctx, f.Key, func(c stores.Item) (*stores.Record, time.Time, error) {
+			if c.Record.Kind != stores.KindForward {
+				return nil, time.Time{}, errGone
+			}
+			s := *c.Record
+			s.Successor = newKey
+			return &s, c.ExpiresAt, nil
+		})
+	}
+	if rec.UserID != "" {
+		_ = m.commitPending(ctx, rec.UserID, rec.Handle, newKey, exp)
+	}
+	return newSession(newID, newKey, stores.Item{Record: &next, ExpiresAt: exp}), nil
 }
 
-// restore puts rec back under key after a failed rotation.
-func (m *Manager) restore(ctx context.Context, key stores.Key, rec *stores.Record, exp time.Time) error {
-	err := m.store.Add(ctx, key, rec, exp)
-	if errors.Is(err, stores.ErrExists) { // the grace stub: replace it
-		err = m.store.Update(ctx, key, func(stores.Item) (*stores.Record, time.Time, error) { return rec, exp, nil })
-	}
-	return err
-}
-
-// Middleware returns the Gin middleware that loads each request's session.
-// It is the same as New(m).
-func (m *Manager) Middleware() gin.HandlerFunc { return New(m) }
-
-// limit applies the creation limiter, if any.
-func (m *Manager) limit(ctx context.Context, userID string, now time.Time) error {
+// limit applies the creation limiter, if any, to key.
+func (m *Manager) limit(ctx context.Context, key string, now time.Time) error {
 	if m.cfg.limiter == nil {
 		return nil
 	}
-	d, err := m.cfg.limiter.ReserveAtContext(ctx, userID, now)
+	d, err := m.cfg.limiter.ReserveAtContext(ctx, key, now)
 	if err != nil {
 		return fmt.Errorf("ginsession: create session: %w", err)
 	}
@@ -489,14 +724,9 @@ func (m *Manager) limit(ctx context.Context, userID string, now time.Time) error
 	return nil
 }
 
-func defaultErrorHandler(logger *slog.Logger) ErrorHandler {
-	return func(c *gin.Context, err error) {
-		if !errors.Is(err, context.Canceled) {
-			logger.ErrorContext(c.Request.Context(), "ginsession: cannot load session",
-				slog.String("method", c.Request.Method),
-				slog.String("path", c.FullPath()),
-				slog.Any("error", err))
-		}
-		c.AbortWithStatusJSON(503, gin.H{"error": "session store unavailable"})
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
 	}
+	return b
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -27,6 +28,12 @@ const (
 	// and no Domain, so no subdomain can set or shadow the cookie.
 	DefaultCookieName = "__Host-session"
 )
+
+// MaxTimeout is the longest timeout, interval or grace period the options
+// accept: ten years. Longer ones would reach past what stores can hold
+// (memcached's expiries end in 2038, Go's Unix nanoseconds in 2262), so
+// NewManager refuses them rather than let a deadline wrap around.
+const MaxTimeout = 10 * 365 * 24 * time.Hour
 
 // maxCookieSize is the browser limit on a cookie's name plus value that
 // RFC 6265bis asks user agents to accept.
@@ -79,14 +86,16 @@ func defaultConfig() config {
 // WithIdleTimeout sets how long a session lives without requests. Every
 // request (at most once per refresh interval, see WithRefreshInterval) and
 // every RefreshSession extends it, never past the absolute deadline. It must
-// be positive. The default is DefaultIdleTimeout (30 minutes).
+// be positive and at most MaxTimeout. The default is DefaultIdleTimeout (30
+// minutes).
 func WithIdleTimeout(d time.Duration) Option {
 	return func(c *config) { c.idle = d; c.setBy["idle"] = fmt.Sprintf("WithIdleTimeout(%s)", d) }
 }
 
 // WithAbsoluteTimeout sets the maximum lifetime of a session from its
 // creation, whatever its activity. Rotation does not reset it. It must be
-// positive. The default is DefaultAbsoluteTimeout (8 hours).
+// positive and at most MaxTimeout. The default is DefaultAbsoluteTimeout (8
+// hours).
 func WithAbsoluteTimeout(d time.Duration) Option {
 	return func(c *config) {
 		c.absolute = d
@@ -119,13 +128,18 @@ func WithClock(now func() time.Time) Option {
 
 // WithErrorHandler sets the handler for errors met by the middleware while
 // loading a session (a store that is down, a timeout). The default logs the
-// error (never the session ID) and answers 503 Service Unavailable with a
-// JSON body {"error": "session store unavailable"}.
+// error (never the session ID), rate-limited as WithLogger describes, and
+// answers 503 Service Unavailable with a JSON body {"error": "session store
+// unavailable"}.
 func WithErrorHandler(h ErrorHandler) Option {
 	return func(c *config) { c.errorHandler = h }
 }
 
-// WithLogger sets the logger for store errors. Session IDs never reach it.
+// WithLogger sets the logger for store errors met by the middleware's
+// default error handler. Session IDs never reach it. During an outage it
+// gets the first failure, then at most one record per second carrying the
+// number of failures suppressed since the previous one, and one record
+// when the store answers again; Manager.Stats counts every failure.
 // Malformed or unknown cookies are not logged (they are counted; see
 // Manager.Stats). The default is slog.Default().
 func WithLogger(l *slog.Logger) Option {
@@ -145,7 +159,8 @@ func WithTokenHashKey(key []byte) Option {
 
 // WithCookieName sets the session cookie's name. A name starting with
 // __Host- requires Secure, Path=/ and no Domain; one starting with __Secure-
-// requires Secure. The default is DefaultCookieName ("__Host-session").
+// requires Secure. The prefixes are matched without regard to case, as
+// browsers match them. The default is DefaultCookieName ("__Host-session").
 func WithCookieName(name string) Option {
 	return func(c *config) {
 		c.cookieName = name
@@ -154,8 +169,10 @@ func WithCookieName(name string) Option {
 }
 
 // WithCookieDomain sets the cookie's Domain attribute, sharing the session
-// with subdomains. Leave it unset unless that is needed: a cookie without
-// Domain is sent only to the host that set it. The default is no Domain.
+// with subdomains. It must be a single domain name (such as
+// "example.com"), not a list. Leave it unset unless that is needed: a
+// cookie without Domain is sent only to the host that set it. The default
+// is no Domain.
 func WithCookieDomain(domain string) Option {
 	return func(c *config) {
 		c.cookieDomain = domain
@@ -201,17 +218,21 @@ func WithPersistentCookie(persistent bool) Option {
 
 // WithCreateLimiter limits CreateSession (and so Login) per user ID with l:
 // over the limit, CreateSession returns a *RateLimitError matching
-// ErrRateLimited. To limit login attempts per client IP, put RateLimit in
-// front of the login route as well. The default is no limit.
+// ErrRateLimited. Anonymous sessions (an empty user ID) are limited per
+// client IP when created by Login, and share the quota of the empty user
+// ID when created by CreateSession, which has no request at hand. To limit
+// login attempts per client IP, put RateLimit in front of the login route
+// as well. The default is no limit.
 func WithCreateLimiter(l *Limiter) Option {
 	return func(c *config) { c.limiter = l }
 }
 
-// WithMaxSessionsPerUser caps how many sessions one user ID may hold at
-// once. Creating one more ends the user's oldest session, so a leaked
-// password or a bot cannot pile up sessions without bound, and the user's
-// index (see ListUserSessions) stays small. It must be at least 1. The
-// default is DefaultMaxSessionsPerUser (100).
+// WithMaxSessionsPerUser caps how many live sessions one user ID may hold
+// at once. Creating one more ends the user's oldest live session, so a
+// leaked password or a bot cannot pile up sessions without bound, and the
+// user's index (see ListUserSessions) stays small. Sessions that have ended
+// (logged out, deleted, idle or absolute expired) never count. It must be
+// at least 1. The default is DefaultMaxSessionsPerUser (100).
 func WithMaxSessionsPerUser(n int) Option {
 	return func(c *config) {
 		c.maxPerUser = n
@@ -220,11 +241,13 @@ func WithMaxSessionsPerUser(n int) Option {
 }
 
 // WithRotationGrace keeps a rotated-away session ID working for d after the
-// rotation, resolving to the new session, so that requests already in flight
-// with the old cookie (parallel fetches from one page) do not fail. After d
-// the old ID is dead. Logging out or deleting through either ID ends the
-// session. The absolute deadline never moves. Zero disables the grace
-// period: the old ID dies at once. The default is 0.
+// rotation, resolving to the live session, so that requests already in
+// flight with the old cookie (parallel fetches from one page) do not fail.
+// After d the old ID is dead. Any chain of rotations within the grace
+// period resolves to the live session, and logging out or deleting through
+// any ID of the chain, or DeleteUserSessions, ends all of it. The absolute
+// deadline never moves. Zero disables the grace period: the old ID dies at
+// once. It must be at most MaxTimeout. The default is 0.
 func WithRotationGrace(d time.Duration) Option {
 	return func(c *config) {
 		c.grace = d
@@ -264,6 +287,20 @@ func (c *config) validate() error {
 		}
 		return fallback
 	}
+	for _, d := range []struct {
+		attr, option string
+		v            time.Duration
+	}{
+		{"idle", "WithIdleTimeout", c.idle},
+		{"absolute", "WithAbsoluteTimeout", c.absolute},
+		{"refresh", "WithRefreshInterval", c.refresh},
+		{"grace", "WithRotationGrace", c.grace},
+		{"renewal", "WithRenewalInterval", c.renewal},
+	} {
+		if d.v > MaxTimeout {
+			return fmt.Errorf("%s: must be at most %s (10 years)", name(d.attr, d.option), MaxTimeout)
+		}
+	}
 	switch {
 	case c.idle <= 0:
 		return fmt.Errorf("%s: idle timeout must be positive", name("idle", "WithIdleTimeout"))
@@ -288,8 +325,11 @@ func (c *config) validate() error {
 	if len(c.cookieName)+1+idLen > maxCookieSize {
 		return fmt.Errorf("%s: cookie name and value exceed %d bytes", name("name", "WithCookieName"), maxCookieSize)
 	}
-	if strings.ContainsAny(c.cookieDomain, "; \t\r\n") || strings.ContainsAny(c.cookiePath, "; \t\r\n") {
-		return fmt.Errorf("%s: invalid character in cookie attribute", name("domain", name("path", "WithCookiePath")))
+	if c.cookieDomain != "" && !validCookieDomain(c.cookieDomain) {
+		return fmt.Errorf("%s: not a single valid domain name", name("domain", "WithCookieDomain"))
+	}
+	if strings.ContainsAny(c.cookiePath, "; \t\r\n") || hasControl(c.cookiePath) {
+		return fmt.Errorf("%s: invalid character in cookie path", name("path", "WithCookiePath"))
 	}
 	if !strings.HasPrefix(c.cookiePath, "/") {
 		return fmt.Errorf("%s: cookie path must start with /", name("path", "WithCookiePath"))
@@ -297,7 +337,9 @@ func (c *config) validate() error {
 	if c.sameSite == http.SameSiteNoneMode && !c.cookieSecure {
 		return fmt.Errorf("%s: SameSite=None requires Secure (%s)", name("samesite", "WithCookieSameSite"), name("secure", "WithCookieSecure"))
 	}
-	if strings.HasPrefix(c.cookieName, "__Host-") {
+	// Browsers match the prefixes case-insensitively (RFC 6265bis).
+	lower := strings.ToLower(c.cookieName)
+	if strings.HasPrefix(lower, "__host-") {
 		switch {
 		case !c.cookieSecure:
 			return fmt.Errorf("%s: cookie name %q requires Secure; choose another name with WithCookieName",
@@ -308,10 +350,45 @@ func (c *config) validate() error {
 			return fmt.Errorf("%s: cookie name %q requires no Domain", name("domain", "WithCookieDomain"), c.cookieName)
 		}
 	}
-	if strings.HasPrefix(c.cookieName, "__Secure-") && !c.cookieSecure {
+	if strings.HasPrefix(lower, "__secure-") && !c.cookieSecure {
 		return fmt.Errorf("%s: cookie name %q requires Secure", name("secure", "WithCookieSecure"), c.cookieName)
 	}
 	return nil
+}
+
+// validCookieDomain reports whether d is one domain name (an optional
+// leading dot, then dot-separated labels of letters, digits and hyphens) or
+// an IP address: a Domain attribute names a single host or domain.
+func validCookieDomain(d string) bool {
+	if _, err := netip.ParseAddr(d); err == nil {
+		return true
+	}
+	d = strings.TrimPrefix(d, ".")
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			b := label[i]
+			if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hasControl reports whether s holds an ASCII control character.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // validCookieName reports whether name is an RFC 6265 token.

@@ -1,6 +1,8 @@
 package ginsession
 
 import (
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/securestack/ginsession/stores"
@@ -10,38 +12,46 @@ import (
 //
 // A Session is a snapshot: its Data map is shared with the store and with
 // concurrent requests, so it must be treated as read-only. Change session
-// data with Manager.UpdateSession, which merges atomically. A Session value
-// is safe for concurrent reads.
+// data with Update in a handler or Manager.UpdateSession, which merge
+// atomically. A Session value is safe for concurrent reads.
+//
+// The ID is a bearer credential and never leaves the Session by accident:
+// it is left out of its JSON encoding, of its slog value (LogValue) and of
+// its fmt output (String, GoString), which show the Handle instead.
 type Session struct {
 	// ID is the session's bearer token, the value of the session cookie.
 	// It is a secret: never log it, put it in a URL, or show it in a page
 	// (show Handle instead).
-	ID string
+	ID string `json:"-"`
 
 	// Handle is a public, non-secret identifier of the session (a UUID),
 	// stable across rotations. Use it to list and revoke sessions, for
 	// example on a "your devices" page.
-	Handle string
+	Handle string `json:"handle"`
 
 	// UserID is the application's identifier of the session's user, as
 	// given to CreateSession or Login. Empty for anonymous sessions.
-	UserID string
+	UserID string `json:"userId"`
 
 	// Data is the session's key-value data, read-only (see the type doc).
-	Data map[string]any
+	Data map[string]any `json:"data"`
 
 	// CreatedAt is when the session was created. Rotation keeps it.
-	CreatedAt time.Time
+	CreatedAt time.Time `json:"createdAt"`
 
 	// ExpiresAt is the idle deadline: the session ends then unless a
 	// request or RefreshSession extends it. With the memcached store it is
 	// a lower bound ("at least until"), as memcached does not report an
 	// item's remaining lifetime.
-	ExpiresAt time.Time
+	ExpiresAt time.Time `json:"expiresAt"`
 
 	// AbsoluteExpiresAt is the deadline after which the session ends
 	// whatever its activity. Refresh and rotation never move it.
-	AbsoluteExpiresAt time.Time
+	AbsoluteExpiresAt time.Time `json:"absoluteExpiresAt"`
+
+	// Persistent reports that the session's cookie outlives the browser
+	// session ("remember me"), with a Max-Age reaching AbsoluteExpiresAt.
+	Persistent bool `json:"persistent"`
 
 	key       stores.Key
 	renewedAt time.Time
@@ -62,19 +72,48 @@ func (s *Session) GetString(key string) string {
 	return v
 }
 
-func newSession(id string, key stores.Key, rec *stores.Record, expiresAt time.Time) *Session {
-	if expiresAt.After(rec.AbsoluteExpiry) {
-		expiresAt = rec.AbsoluteExpiry
+// LogValue implements slog.LogValuer: a session logs as its handle, user
+// and deadlines, never its ID or data.
+func (s Session) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("handle", s.Handle),
+		slog.String("user", s.UserID),
+		slog.Time("expires", s.ExpiresAt),
+		slog.Time("absolute_expires", s.AbsoluteExpiresAt),
+	)
+}
+
+// String describes the session by its handle and user, never its ID. A
+// nil *Session prints as <nil>.
+func (s Session) String() string {
+	return fmt.Sprintf("session %s of user %q", s.Handle, s.UserID)
+}
+
+// GoString is String, so that %#v does not print the ID either.
+func (s Session) GoString() string { return s.String() }
+
+// csrfSecret returns the session's secret, zero for sessions stored before
+// sessions had one.
+func (s *Session) csrfSecret() [stores.SecretSize]byte {
+	if s.item.Record == nil {
+		return [stores.SecretSize]byte{}
 	}
+	return s.item.Record.Secret
+}
+
+func newSession(id string, key stores.Key, item stores.Item) *Session {
+	rec := item.Record
 	return &Session{
 		ID:                id,
 		Handle:            rec.Handle,
 		UserID:            rec.UserID,
 		Data:              rec.Data,
 		CreatedAt:         rec.CreatedAt,
-		ExpiresAt:         expiresAt,
+		ExpiresAt:         minTime(item.ExpiresAt, rec.AbsoluteExpiry),
 		AbsoluteExpiresAt: rec.AbsoluteExpiry,
+		Persistent:        rec.Persistent,
 		key:               key,
 		renewedAt:         rec.RenewedAt,
+		item:              item,
 	}
 }

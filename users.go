@@ -14,8 +14,9 @@ import (
 // when WithMaxSessionsPerUser is not given.
 const DefaultMaxSessionsPerUser = 100
 
-// tombstoneTTL is how long a revoked session's key stays blocked. It only
-// needs to outlast a creation racing with the revocation (see kill).
+// tombstoneTTL is how long a revoked session's key stays blocked, and an
+// emptied user index lingers. It only needs to outlast a creation or a
+// rotation racing with the revocation (see kill and rotateFrom).
 const tombstoneTTL = 30 * time.Second
 
 // SessionInfo describes one of a user's sessions without its bearer token,
@@ -23,18 +24,34 @@ const tombstoneTTL = 30 * time.Second
 type SessionInfo struct {
 	// Handle is the session's public identifier; pass it to
 	// DeleteSessionByHandle to end the session.
-	Handle string
+	Handle string `json:"handle"`
 	// CreatedAt is when the session was created (login).
-	CreatedAt time.Time
+	CreatedAt time.Time `json:"createdAt"`
 	// LastSeen is when the session was last active, accurate to the refresh
 	// interval (WithRefreshInterval): the idle deadline is the only activity
 	// record, which keeps reads free of writes.
-	LastSeen time.Time
+	LastSeen time.Time `json:"lastSeen"`
 	// ExpiresAt is the session's current idle deadline.
-	ExpiresAt time.Time
+	ExpiresAt time.Time `json:"expiresAt"`
 	// AbsoluteExpiresAt is the session's absolute deadline.
-	AbsoluteExpiresAt time.Time
+	AbsoluteExpiresAt time.Time `json:"absoluteExpiresAt"`
 }
+
+// The user index.
+//
+// Each user with sessions has one KindIndex record under a key derived
+// from the user ID. It lists the user's sessions (stores.SessionRef), the
+// oldest first, and lives as long as the longest-lived of them. Every
+// change is an atomic Update of that one record, so the index needs
+// nothing from a store beyond the stores.Store contract, and each
+// operation touches one key (Redis Cluster needs no hash tags).
+//
+// Entries are added before their session is stored, and a revocation takes
+// entries out of the index before it ends their sessions, so no session
+// escapes a revocation that runs concurrently with its creation or
+// rotation (see kill). Entries are removed when their session is deleted;
+// sessions that end by idling out are found, and their entries dropped,
+// when the cap is reached or when the index is listed.
 
 // userKey returns the store key of userID's index record. The "\x00user\x00"
 // prefix keeps it apart from session keys, whose inputs are 43-character IDs.
@@ -42,82 +59,199 @@ func (m *Manager) userKey(userID string) stores.Key {
 	return m.hash.key("\x00user\x00" + userID)
 }
 
-// register adds ref to userID's index record, creating the record if need
-// be, and returns the references it dropped to respect the per-user limit
-// (the oldest first).
-func (m *Manager) register(ctx context.Context, userID string, ref stores.SessionRef) ([]stores.SessionRef, error) {
-	ukey := m.userKey(userID)
-	// Most logins find no index (a user with no live session): try to
-	// create it first, which on memcached is one command.
-	rec := indexRecord(userID, []stores.SessionRef{ref})
-	err := m.store.Add(ctx, ukey, rec, rec.AbsoluteExpiry)
-	if !errors.Is(err, stores.ErrExists) {
-		return nil, err
-	}
-	var dropped []stores.SessionRef
-	for range 8 {
-		err := m.store.Update(ctx, ukey, func(cur stores.Item) (*stores.Record, time.Time, error) {
-			now := m.now()
-			refs := make([]stores.SessionRef, 0, len(cur.Record.Sessions)+1)
-			for _, r := range cur.Record.Sessions {
-				if now.Before(r.AbsoluteExpiry) {
-					refs = append(refs, r)
-				}
-			}
-			refs = append(refs, ref)
-			dropped = nil
-			if over := len(refs) - m.cfg.maxPerUser; over > 0 {
-				dropped = slices.Clone(refs[:over])
-				refs = refs[over:]
-			}
-			next := indexRecord(userID, refs)
-			return next, next.AbsoluteExpiry, nil
-		})
-		if !errors.Is(err, stores.ErrNotFound) {
-			return dropped, err
-		}
-		// The index expired or was removed since the Add: create it.
-		err = m.store.Add(ctx, ukey, rec, rec.AbsoluteExpiry)
-		if !errors.Is(err, stores.ErrExists) {
-			return nil, err
-		}
-	}
-	return nil, stores.ErrConflict
-}
-
 // indexRecord builds a user's index record; it lives as long as the
-// longest-lived of its sessions.
-func indexRecord(userID string, refs []stores.SessionRef) *stores.Record {
-	rec := &stores.Record{UserID: userID, Sessions: refs}
+// longest-lived of its sessions, or, empty, for tombstoneTTL from now.
+func (m *Manager) indexRecord(userID string, refs []stores.SessionRef) *stores.Record {
+	rec := &stores.Record{Kind: stores.KindIndex, UserID: userID, Sessions: refs}
 	for _, r := range refs {
 		if r.AbsoluteExpiry.After(rec.AbsoluteExpiry) {
 			rec.AbsoluteExpiry = r.AbsoluteExpiry
 		}
 	}
+	if len(refs) == 0 {
+		// An empty index lingers briefly, which tells a rotation in
+		// flight that its entry was taken (see addPending).
+		rec.AbsoluteExpiry = m.now().Add(tombstoneTTL)
+	}
 	return rec
 }
 
+// updateIndex applies change to userID's index atomically. change gets the
+// current entries, which it must not modify, and returns the next ones.
+func (m *Manager) updateIndex(ctx context.Context, userID string, change func(now time.Time, refs []stores.SessionRef) ([]stores.SessionRef, error)) error {
+	return m.store.Update(ctx, m.userKey(userID), func(cur stores.Item) (*stores.Record, time.Time, error) {
+		if cur.Record.Kind != stores.KindIndex {
+			return nil, time.Time{}, fmt.Errorf("ginsession: user index holds a %s record", cur.Record.Kind)
+		}
+		refs, err := change(m.now(), cur.Record.Sessions)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		next := m.indexRecord(userID, refs)
+		return next, next.AbsoluteExpiry, nil
+	})
+}
+
+// register adds ref to userID's index record, creating the record if need
+// be, and returns the number of entries the index then holds.
+func (m *Manager) register(ctx context.Context, userID string, ref stores.SessionRef) (int, error) {
+	// Most logins find no index (a user with no live session): try to
+	// create it first, which on memcached is one command.
+	rec := m.indexRecord(userID, []stores.SessionRef{ref})
+	err := m.store.Add(ctx, m.userKey(userID), rec, rec.AbsoluteExpiry)
+	if !errors.Is(err, stores.ErrExists) {
+		return 1, err
+	}
+	for range 8 {
+		n := 0
+		err := m.updateIndex(ctx, userID, func(now time.Time, cur []stores.SessionRef) ([]stores.SessionRef, error) {
+			refs := make([]stores.SessionRef, 0, len(cur)+1)
+			for _, r := range cur {
+				if now.Before(r.AbsoluteExpiry) {
+					refs = append(refs, r)
+				}
+			}
+			refs = append(refs, ref)
+			n = len(refs)
+			return refs, nil
+		})
+		if !errors.Is(err, stores.ErrNotFound) {
+			return n, err
+		}
+		// The index expired or was removed since the Add: create it.
+		err = m.store.Add(ctx, m.userKey(userID), rec, rec.AbsoluteExpiry)
+		if !errors.Is(err, stores.ErrExists) {
+			return 1, err
+		}
+	}
+	return 0, stores.ErrConflict
+}
+
+// enforceCap ends userID's oldest sessions while the user holds more than
+// WithMaxSessionsPerUser live ones, never the session under keep, which
+// was just created. Entries whose recorded idle deadline has passed are
+// checked first: those whose session has ended are dropped without ending
+// anything, so that only live sessions count.
+func (m *Manager) enforceCap(ctx context.Context, userID string, keep stores.Key) error {
+	item, err := m.store.Get(ctx, m.userKey(userID))
+	if err != nil {
+		return m.storeErr("enforce session cap", err)
+	}
+	now := m.now()
+	dead := map[stores.Key]bool{}
+	for _, r := range item.Record.Sessions {
+		if r.Key == keep || now.Before(r.ExpiresAt) {
+			continue // live unless deleted, and deletions remove their entry
+		}
+		_, alive, err := m.refInfo(ctx, r, now)
+		if err != nil {
+			return m.storeErr("enforce session cap", err)
+		}
+		if !alive {
+			dead[r.Key] = true
+		}
+	}
+	var victims []stores.SessionRef
+	err = m.updateIndex(ctx, userID, func(now time.Time, cur []stores.SessionRef) ([]stores.SessionRef, error) {
+		victims = victims[:0]
+		refs := make([]stores.SessionRef, 0, len(cur))
+		for _, r := range cur {
+			if !dead[r.Key] && now.Before(r.AbsoluteExpiry) {
+				refs = append(refs, r)
+			}
+		}
+		over := len(refs) - m.cfg.maxPerUser
+		kept := refs[:0]
+		for _, r := range refs {
+			if over > 0 && r.Key != keep {
+				victims = append(victims, r)
+				over--
+				continue
+			}
+			kept = append(kept, r)
+		}
+		return kept, nil
+	})
+	if err != nil {
+		return m.storeErr("enforce session cap", err)
+	}
+	for _, r := range victims {
+		if err := m.killRef(ctx, r); err != nil {
+			return m.storeErr("enforce session cap", err)
+		}
+	}
+	return nil
+}
+
+// refInfo reports whether the session of index entry r is live, and
+// describes it if so. It looks under the entry's key, following a
+// grace-period stub, then under its pending keys.
+func (m *Manager) refInfo(ctx context.Context, r stores.SessionRef, now time.Time) (SessionInfo, bool, error) {
+	for _, key := range append([]stores.Key{r.Key}, r.Pending...) {
+		it, err := m.store.Get(ctx, key)
+		if err == nil && it.Record.Kind == stores.KindForward {
+			it, err = m.store.Get(ctx, it.Record.Successor)
+		}
+		if errors.Is(err, stores.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return SessionInfo{}, false, err
+		}
+		rec := it.Record
+		if rec.Kind != stores.KindSession || rec.Handle != r.Handle || !now.Before(rec.AbsoluteExpiry) {
+			continue
+		}
+		exp := minTime(it.ExpiresAt, rec.AbsoluteExpiry)
+		seen := exp.Add(-m.cfg.idle)
+		if seen.Before(rec.CreatedAt) {
+			seen = rec.CreatedAt
+		}
+		return SessionInfo{
+			Handle:            rec.Handle,
+			CreatedAt:         rec.CreatedAt,
+			LastSeen:          seen,
+			ExpiresAt:         exp,
+			AbsoluteExpiresAt: rec.AbsoluteExpiry,
+		}, true, nil
+	}
+	return SessionInfo{}, false, nil
+}
+
 // kill ends the session stored under key for good. A plain delete could be
-// undone by a creation that registered the key in the user's index just
-// before a revocation read it but has not yet added the session: the add
-// would land after the delete. So kill first adds a tombstone, which makes
-// such an add fail (the creation then retries under a new ID, registered
-// after the revocation); if the session exists, it deletes it.
+// undone by a creation or rotation that registered the key in the user's
+// index just before a revocation took the entry but has not yet stored the
+// session: the store would land after the delete. So kill first adds a
+// tombstone, which makes such an add fail (a creation then retries under a
+// new ID, registered after the revocation; a rotation gives up); if the
+// session exists, it deletes it.
 func (m *Manager) kill(ctx context.Context, key stores.Key) error {
-	err := m.store.Add(ctx, key, &stores.Record{}, m.now().Add(tombstoneTTL))
+	err := m.store.Add(ctx, key, &stores.Record{Kind: stores.KindTombstone}, m.now().Add(tombstoneTTL))
 	if errors.Is(err, stores.ErrExists) {
 		err = m.store.Delete(ctx, key)
 	}
 	return err
 }
 
+// killRef ends the session of index entry r under its key and under the
+// keys of the rotations in progress.
+func (m *Manager) killRef(ctx context.Context, r stores.SessionRef) error {
+	errs := []error{m.kill(ctx, r.Key)}
+	for _, k := range r.Pending {
+		errs = append(errs, m.kill(ctx, k))
+	}
+	return errors.Join(errs...)
+}
+
 // DeleteUserSessions ends every session of userID ("log out everywhere"),
 // for example after a password change or when an account is disabled.
 // Sessions that requests are using at that moment stop working at once; an
-// update in flight cannot bring one back.
+// update in flight cannot bring one back, and a session being rotated ends
+// under its old and its new ID. Once it returns, no session of the user
+// created or rotated before the call is alive.
 //
 // It reads and clears the user's index in one atomic step, then ends each
-// listed session: one store operation per session (at most
+// listed session: one or two store operations per session (at most
 // WithMaxSessionsPerUser), plus one. A per-user generation counter would
 // make this one operation, but every request would then read a second key
 // to compare generations; ginsession keeps reads at exactly one store
@@ -129,7 +263,7 @@ func (m *Manager) DeleteUserSessions(ctx context.Context, userID string) error {
 	}
 	var errs []error
 	for _, r := range refs {
-		if err := m.kill(ctx, r.Key); err != nil {
+		if err := m.killRef(ctx, r); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -140,8 +274,9 @@ func (m *Manager) DeleteUserSessions(ctx context.Context, userID string) error {
 }
 
 // DeleteSessionByHandle ends the session of userID with the given public
-// handle, as shown by ListUserSessions. It returns ErrNotFound if the user
-// has no such session.
+// handle, as shown by ListUserSessions, under every ID it has (a rotation
+// in progress included). It returns ErrNotFound if the user has no such
+// session.
 func (m *Manager) DeleteSessionByHandle(ctx context.Context, userID, handle string) error {
 	refs, err := m.takeRefs(ctx, userID, func(r stores.SessionRef) bool { return r.Handle == handle })
 	if err != nil {
@@ -151,33 +286,28 @@ func (m *Manager) DeleteSessionByHandle(ctx context.Context, userID, handle stri
 		return ErrNotFound
 	}
 	for _, r := range refs {
-		if err := m.kill(ctx, r.Key); err != nil {
+		if err := m.killRef(ctx, r); err != nil {
 			return fmt.Errorf("ginsession: delete session by handle: %w", err)
 		}
 	}
 	return nil
 }
 
-// takeRefs removes the references matching take from userID's index and
-// returns them.
+// takeRefs removes the entries matching take from userID's index and
+// returns them. A missing index has nothing to take.
 func (m *Manager) takeRefs(ctx context.Context, userID string, take func(stores.SessionRef) bool) ([]stores.SessionRef, error) {
 	var taken []stores.SessionRef
-	err := m.store.Update(ctx, m.userKey(userID), func(cur stores.Item) (*stores.Record, time.Time, error) {
+	err := m.updateIndex(ctx, userID, func(_ time.Time, cur []stores.SessionRef) ([]stores.SessionRef, error) {
 		taken = nil
 		var kept []stores.SessionRef
-		for _, r := range cur.Record.Sessions {
+		for _, r := range cur {
 			if take(r) {
 				taken = append(taken, r)
 			} else {
 				kept = append(kept, r)
 			}
 		}
-		next := indexRecord(cur.Record.UserID, kept)
-		if next.AbsoluteExpiry.IsZero() {
-			// An empty index lingers briefly; registrations reuse it.
-			next.AbsoluteExpiry = m.now().Add(tombstoneTTL)
-		}
-		return next, next.AbsoluteExpiry, nil
+		return kept, nil
 	})
 	if errors.Is(err, stores.ErrNotFound) {
 		return nil, nil
@@ -185,18 +315,65 @@ func (m *Manager) takeRefs(ctx context.Context, userID string, take func(stores.
 	return taken, err
 }
 
-// replaceRef points the index entry with the given handle at a new key,
-// after a rotation. A missing index or entry is left alone.
-func (m *Manager) replaceRef(ctx context.Context, userID, handle string, key stores.Key) error {
-	err := m.store.Update(ctx, m.userKey(userID), func(cur stores.Item) (*stores.Record, time.Time, error) {
-		refs := slices.Clone(cur.Record.Sessions)
+// errNoEntry reports that a rotation found no index entry for its session:
+// a revocation took it, so the session is ending.
+var errNoEntry = fmt.Errorf("ginsession: session revoked: %w", ErrNotFound)
+
+// addPending registers newKey as a rotation in progress of userID's
+// session with the given handle. It fails with an error matching
+// ErrNotFound when the index holds no entry for the session, which means
+// that a revocation took it. A missing index (lost by the store, or expired
+// after the revocation's linger) is created with the entry: the rotation
+// then checks that the session is still alive when it retires the old key.
+func (m *Manager) addPending(ctx context.Context, userID, handle string, newKey stores.Key) error {
+	found := false
+	err := m.updateIndex(ctx, userID, func(_ time.Time, cur []stores.SessionRef) ([]stores.SessionRef, error) {
+		refs := slices.Clone(cur)
 		for i := range refs {
 			if refs[i].Handle == handle {
-				refs[i].Key = key
+				refs[i].Pending = append(slices.Clone(refs[i].Pending), newKey)
+				found = true
+				return refs, nil
 			}
 		}
-		next := indexRecord(cur.Record.UserID, refs)
-		return next, next.AbsoluteExpiry, nil
+		return nil, errNoEntry
+	})
+	if !errors.Is(err, stores.ErrNotFound) || found {
+		return err
+	}
+	return errNoEntry
+}
+
+// dropPending unregisters a rotation in progress that gave up.
+func (m *Manager) dropPending(ctx context.Context, userID, handle string, key stores.Key) error {
+	return m.editRef(ctx, userID, handle, func(r *stores.SessionRef) {
+		r.Pending = slices.DeleteFunc(slices.Clone(r.Pending), func(k stores.Key) bool { return k == key })
+	})
+}
+
+// commitPending makes newKey the key of userID's session with the given
+// handle, once the rotation to it has retired the old key.
+func (m *Manager) commitPending(ctx context.Context, userID, handle string, newKey stores.Key, expiresAt time.Time) error {
+	return m.editRef(ctx, userID, handle, func(r *stores.SessionRef) {
+		r.Key, r.ExpiresAt = newKey, expiresAt
+		r.Pending = slices.DeleteFunc(slices.Clone(r.Pending), func(k stores.Key) bool { return k == newKey })
+		if len(r.Pending) == 0 {
+			r.Pending = nil
+		}
+	})
+}
+
+// editRef applies edit to a copy of the entry with the given handle. A
+// missing index or entry is left alone.
+func (m *Manager) editRef(ctx context.Context, userID, handle string, edit func(r *stores.SessionRef)) error {
+	err := m.updateIndex(ctx, userID, func(_ time.Time, cur []stores.SessionRef) ([]stores.SessionRef, error) {
+		refs := slices.Clone(cur)
+		for i := range refs {
+			if refs[i].Handle == handle {
+				edit(&refs[i])
+			}
+		}
+		return refs, nil
 	})
 	if errors.Is(err, stores.ErrNotFound) {
 		return nil
@@ -206,7 +383,10 @@ func (m *Manager) replaceRef(ctx context.Context, userID, handle string, key sto
 
 // ListUserSessions returns userID's live sessions, oldest first, without
 // their bearer tokens: show them on a "your devices" page and revoke one
-// with DeleteSessionByHandle. It costs one store read per listed session.
+// with DeleteSessionByHandle. Sessions that have ended (logged out,
+// deleted, idle or absolute expired) are never listed. It costs one store
+// read per session in the index, and one write when it finds entries of
+// ended sessions, which it drops.
 func (m *Manager) ListUserSessions(ctx context.Context, userID string) ([]SessionInfo, error) {
 	item, err := m.store.Get(ctx, m.userKey(userID))
 	if errors.Is(err, stores.ErrNotFound) {
@@ -217,37 +397,27 @@ func (m *Manager) ListUserSessions(ctx context.Context, userID string) ([]Sessio
 	}
 	now := m.now()
 	var out []SessionInfo
+	dead := map[stores.Key]bool{}
 	for _, r := range item.Record.Sessions {
-		it, err := m.store.Get(ctx, r.Key)
-		if errors.Is(err, stores.ErrNotFound) {
+		if !now.Before(r.AbsoluteExpiry) {
 			continue
 		}
+		info, alive, err := m.refInfo(ctx, r, now)
 		if err != nil {
 			return nil, fmt.Errorf("ginsession: list user sessions: %w", err)
 		}
-		rec := it.Record
-		if !now.Before(rec.AbsoluteExpiry) || rec.Successor != (stores.Key{}) || rec.Handle != r.Handle {
+		if !alive {
+			dead[r.Key] = true
 			continue
 		}
-		exp := minTime(it.ExpiresAt, rec.AbsoluteExpiry)
-		seen := exp.Add(-m.cfg.idle)
-		if seen.Before(rec.CreatedAt) {
-			seen = rec.CreatedAt
-		}
-		out = append(out, SessionInfo{
-			Handle:            rec.Handle,
-			CreatedAt:         rec.CreatedAt,
-			LastSeen:          seen,
-			ExpiresAt:         exp,
-			AbsoluteExpiresAt: rec.AbsoluteExpiry,
-		})
+		out = append(out, info)
+	}
+	if len(dead) > 0 {
+		// Drop the entries of ended sessions, but only those past their
+		// recorded idle deadline: an entry whose session is not stored
+		// yet (a creation in progress) is younger than that. Tidying
+		// only: a failure leaves entries that the next listing drops.
+		_, _ = m.takeRefs(ctx, userID, func(r stores.SessionRef) bool { return dead[r.Key] && now.After(r.ExpiresAt) })
 	}
 	return out, nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -60,13 +61,61 @@ func (k Key) String() string {
 	return base64.RawURLEncoding.EncodeToString(k[:])
 }
 
-// Record is the stored form of a session.
+// Kind tells what a Record is. The Manager writes four kinds of records
+// under keys of the same shape; stores keep the kind as they keep any
+// other field and never interpret it.
+type Kind uint8
+
+const (
+	// KindSession is a live session: user, data, deadlines and secrets.
+	KindSession Kind = iota + 1
+
+	// KindForward is a forwarding stub left by a rotation with a grace
+	// period: the session now lives under Successor. A stub carries the
+	// session's UserID and AbsoluteExpiry and nothing else.
+	KindForward
+
+	// KindIndex is a user's index: one SessionRef per session of the user
+	// (see the Manager's ListUserSessions). It carries UserID, Sessions
+	// and the AbsoluteExpiry of its longest-lived session.
+	KindIndex
+
+	// KindTombstone blocks a revoked session's key for a short while, so
+	// that a creation racing the revocation cannot add the session after
+	// the revocation deleted it. It carries nothing.
+	KindTombstone
+)
+
+// String returns the kind's name, such as "session".
+func (k Kind) String() string {
+	switch k {
+	case KindSession:
+		return "session"
+	case KindForward:
+		return "forward"
+	case KindIndex:
+		return "index"
+	case KindTombstone:
+		return "tombstone"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// SecretSize is the length of a session's secret (Record.Secret) in bytes.
+const SecretSize = 16
+
+// Record is what a store keeps under a key: a session, a forwarding stub,
+// a user's index or a tombstone, as Kind says. Each kind uses the fields
+// its doc names; the others are zero.
 //
 // A Record is immutable once handed to a store: stores may share one
 // Record between concurrent readers without copying, and writers build a
 // new Record instead of modifying one. Data holds only the value types
 // listed in CheckValue.
 type Record struct {
+	// Kind tells which of the four roles the record plays.
+	Kind Kind
+
 	// UserID is the application's identifier of the session's user. It
 	// may be empty for anonymous sessions.
 	UserID string
@@ -89,22 +138,53 @@ type Record struct {
 	// rotation).
 	RenewedAt time.Time
 
-	// Successor, when non-zero, marks this record as a forwarding stub
-	// left by a rotation with a grace period: the session now lives under
-	// the Successor key. A stub carries no data of its own.
+	// Secret is a random value of the session that its rotations keep;
+	// the Manager derives the session's CSRF token from it. All zero in
+	// records written before it existed.
+	Secret [SecretSize]byte
+
+	// Persistent records that the session's cookie outlives the browser
+	// session ("remember me"), so that rotations keep the choice.
+	Persistent bool
+
+	// Successor is, in a KindForward stub, the key the session moved to.
 	Successor Key
 
-	// Sessions is set only in a user's index record (see the Manager's
-	// ListUserSessions): one entry per session of the user.
+	// Forwards lists, in a KindSession record, the keys the session was
+	// rotated away from whose grace-period stubs are still live. A
+	// rotation points every one of them at the new key, so that any ID of
+	// a chain of rotations resolves to the live session in one step.
+	Forwards []Forward
+
+	// Sessions is set only in a KindIndex record: one entry per session
+	// of the user.
 	Sessions []SessionRef
+}
+
+// Forward is one entry of Record.Forwards.
+type Forward struct {
+	Key   Key       // the stub's key
+	Until time.Time // when the stub expires
 }
 
 // SessionRef is one entry of a user's index record.
 type SessionRef struct {
-	Key            Key       // the session's store key
-	Handle         string    // the session's public handle
-	CreatedAt      time.Time // when the session was created
-	AbsoluteExpiry time.Time // when the session ends at the latest
+	// Key is the session's current store key.
+	Key Key
+	// Pending lists the keys of rotations of the session in progress:
+	// each is registered here before its record is written, so that a
+	// revocation that takes the entry ends the rotated session as well.
+	Pending []Key
+	// Handle is the session's public handle.
+	Handle string
+	// CreatedAt is when the session was created.
+	CreatedAt time.Time
+	// ExpiresAt is the session's idle deadline as last written to the
+	// index (at creation or rotation): the session lives at least until
+	// then unless it is deleted.
+	ExpiresAt time.Time
+	// AbsoluteExpiry is when the session ends at the latest.
+	AbsoluteExpiry time.Time
 }
 
 // Item is what Get returns: a shared, read-only Record and what the store

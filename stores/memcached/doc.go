@@ -43,8 +43,8 @@
 //
 // A memcached key is the prefix (WithPrefix, default "gs:") followed by the
 // 43-character base64url form of the stores.Key, a digest of the session
-// ID: the raw ID never reaches memcached. Values use a compact, versioned
-// binary codec written for this package (no gob, no JSON, no reflection),
+// ID: the raw ID never reaches memcached. Values use the compact, versioned
+// binary form of package stores/codec (no gob, no JSON, no reflection),
 // under which every value type of stores.CheckValue reads back with the
 // same Go type and value as from the memory store. Decoding never panics
 // and allocates in proportion to the input, whatever lengths it claims.

@@ -17,6 +17,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/securestack/ginsession/stores"
+	"github.com/securestack/ginsession/stores/codec"
 )
 
 // Defaults of the options and of the clients that NewFromServers builds.
@@ -264,7 +265,7 @@ func (s *Store) Get(ctx context.Context, key stores.Key) (stores.Item, error) {
 
 // decode decodes a stored value into an Item.
 func (s *Store) decode(op string, key stores.Key, value []byte) (stores.Item, error) {
-	rec, exp, written, err := decodeItem(value)
+	rec, exp, written, err := codec.Decode(value)
 	if err != nil {
 		return stores.Item{}, fmt.Errorf("memcached: %s: %w", op, err)
 	}
@@ -280,7 +281,7 @@ func (s *Store) encode(op, mk string, rec *stores.Record, expiresAt, now time.Ti
 	if bp == nil {
 		bp = new([]byte)
 	}
-	b, err := appendItem((*bp)[:0], rec, unixNano(expiresAt), now.UnixNano())
+	b, err := codec.Append((*bp)[:0], rec, unixNano(expiresAt), now.UnixNano())
 	if err != nil {
 		s.putBuf(bp)
 		return nil, err

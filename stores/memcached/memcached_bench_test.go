@@ -13,6 +13,7 @@ import (
 
 	"github.com/securestack/ginsession/internal/memcachedtest"
 	"github.com/securestack/ginsession/stores"
+	"github.com/securestack/ginsession/stores/codec"
 )
 
 // benchRecord is a typical session: a user, its public handle, the
@@ -183,7 +184,7 @@ func BenchmarkEncode(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		if buf, err = appendItem(buf[:0], rec, 1, 2); err != nil {
+		if buf, err = codec.Append(buf[:0], rec, 1, 2); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -191,14 +192,14 @@ func BenchmarkEncode(b *testing.B) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	buf, err := appendItem(nil, benchRecord(), 1, 2)
+	buf, err := codec.Append(nil, benchRecord(), 1, 2)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, _, err := decodeItem(buf); err != nil {
+		if _, _, _, err := codec.Decode(buf); err != nil {
 			b.Fatal(err)
 		}
 	}

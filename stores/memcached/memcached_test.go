@@ -18,6 +18,7 @@ import (
 
 	"github.com/securestack/ginsession/internal/memcachedtest"
 	"github.com/securestack/ginsession/stores"
+	"github.com/securestack/ginsession/stores/codec"
 	"github.com/securestack/ginsession/stores/storetest"
 )
 
@@ -193,12 +194,12 @@ func TestMaxItemSizeBoundary(t *testing.T) {
 	// Find the largest blob whose item fits the default limit by the
 	// store's reckoning, and check that the server takes it.
 	rec := record("alice", bigData(0))
-	empty, err := appendItem(nil, rec, 0, 0)
+	empty, err := codec.Append(nil, rec, 0, 0)
 	require.NoError(t, err)
 	n := DefaultMaxItemSize - itemOverhead - len(mk) - len(empty) - 64 // room for lengths and times
 	var size int
 	for ; ; n++ {
-		b, err := appendItem(nil, record("alice", bigData(n+1)), unixNano(time.Now().Add(time.Hour)), time.Now().UnixNano())
+		b, err := codec.Append(nil, record("alice", bigData(n+1)), unixNano(time.Now().Add(time.Hour)), time.Now().UnixNano())
 		require.NoError(t, err)
 		if len(mk)+len(b)+itemOverhead > DefaultMaxItemSize {
 			break
@@ -565,14 +566,14 @@ func TestCorruptItem(t *testing.T) {
 	require.NoError(t, c.Set(&memcache.Item{Key: s.key(key), Value: []byte("\x01\xff\xff garbage"), Expiration: 60}))
 
 	_, err := s.Get(ctx, key)
-	require.ErrorIs(t, err, errMalformed)
+	require.ErrorIs(t, err, codec.ErrMalformed)
 	assert.NotErrorIs(t, err, stores.ErrNotFound)
 	called := false
 	err = s.Update(ctx, key, func(cur stores.Item) (*stores.Record, time.Time, error) {
 		called = true
 		return cur.Record, cur.ExpiresAt, nil
 	})
-	require.ErrorIs(t, err, errMalformed)
+	require.ErrorIs(t, err, codec.ErrMalformed)
 	assert.False(t, called)
 	require.NoError(t, s.Delete(ctx, key), "a corrupt item can be deleted")
 }

@@ -12,6 +12,7 @@ package memory
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -55,7 +56,27 @@ type shard struct {
 
 type entry struct {
 	rec       *stores.Record
-	expiresAt int64 // unix nanoseconds
+	expiresAt int64 // Unix nanoseconds, see unixNano
+}
+
+// Bounds of the expiries an entry can hold: time.Time.UnixNano is
+// undefined outside about 1678–2262.
+var (
+	maxExpiry = time.Unix(0, math.MaxInt64)
+	minExpiry = time.Unix(0, math.MinInt64)
+)
+
+// unixNano returns t in Unix nanoseconds, saturated at the int64 range: an
+// expiry past 2262 lives until then (the end of time for this store), and
+// one before 1678 has expired, instead of wrapping around.
+func unixNano(t time.Time) int64 {
+	switch {
+	case !t.Before(maxExpiry):
+		return math.MaxInt64
+	case !t.After(minExpiry):
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }
 
 // Option configures a Store.
@@ -134,7 +155,7 @@ func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, exp
 	if e, ok := sh.m[key]; ok && e.expiresAt > s.now().UnixNano() {
 		return stores.ErrExists
 	}
-	sh.m[key] = entry{rec: rec, expiresAt: expiresAt.UnixNano()}
+	sh.m[key] = entry{rec: rec, expiresAt: unixNano(expiresAt)}
 	return nil
 }
 
@@ -159,7 +180,7 @@ func (s *Store) Update(ctx context.Context, key stores.Key, fn stores.UpdateFunc
 		delete(sh.m, key)
 		return nil
 	}
-	sh.m[key] = entry{rec: next, expiresAt: exp.UnixNano()}
+	sh.m[key] = entry{rec: next, expiresAt: unixNano(exp)}
 	return nil
 }
 
@@ -187,7 +208,7 @@ func (s *Store) Touch(ctx context.Context, key stores.Key, expiresAt time.Time) 
 	if !ok || e.expiresAt <= s.now().UnixNano() {
 		return stores.ErrNotFound
 	}
-	e.expiresAt = expiresAt.UnixNano()
+	e.expiresAt = unixNano(expiresAt)
 	sh.m[key] = e
 	return nil
 }

@@ -1,4 +1,16 @@
-package memcached
+// Package codec is a compact, versioned binary form of stores.Record, for
+// stores that keep bytes (memcached, Redis, or a third-party store).
+//
+// It is written without reflection, gob or JSON. Every value type of
+// stores.CheckValue reads back with the same Go type and value as it has
+// in the memory store, nil and empty collections stay apart, and times
+// keep their instant and zone offset. Decoding never panics and allocates
+// in proportion to its input, whatever lengths the input claims, so bytes
+// read from a shared server cannot exhaust the reader's memory.
+//
+// An encoded record starts with a format version; Decode reads the current
+// version and every earlier one.
+package codec
 
 import (
 	"encoding/binary"
@@ -11,30 +23,41 @@ import (
 	"github.com/securestack/ginsession/stores"
 )
 
-// The item codec: a compact, versioned binary form of a stores.Record plus
-// the item's expiry, written without reflection.
+// The format, version 2:
 //
-//	byte    version (codecVersion)
+//	byte    version (Version)
 //	varint  expiry as written, Unix nanoseconds
 //	varint  time of writing, Unix nanoseconds
+//	byte    Kind
 //	string  UserID
 //	string  Handle
 //	time    CreatedAt
 //	time    AbsoluteExpiry
 //	time    RenewedAt
-//	byte    0, or 1 followed by the 32 bytes of Successor
-//	refs    Sessions: length+1 (0 for nil), then per entry the 32 bytes
-//	        of Key, string Handle, time CreatedAt, time AbsoluteExpiry
+//	byte    flags: 1 Persistent, 2 Secret follows, 4 Successor follows
+//	[16]    Secret, if flagged
+//	[32]    Successor, if flagged
+//	list    Forwards: per entry the 32 bytes of Key and time Until
+//	list    Sessions: per entry the 32 bytes of Key, a list of 32-byte
+//	        Pending keys, string Handle, time CreatedAt, time ExpiresAt,
+//	        time AbsoluteExpiry
 //	map     Data
 //
 // where varint is zigzag (encoding/binary.AppendVarint), a string is a
 // uvarint length and the bytes, a time is a varint of Unix seconds, a
 // uvarint of nanoseconds<<2 | zone kind (0 UTC, 1 Local, 2 fixed) and, for
 // kinds 1 and 2, a varint zone offset in seconds and a string zone name.
-// Collections carry a uvarint of their length plus one, zero meaning nil,
-// so that nil and empty survive the round trip. A value is a tag byte and a
-// payload; see the tag constants.
-const codecVersion = 1
+// Collections (list, map) carry a uvarint of their length plus one, zero
+// meaning nil, so that nil and empty survive the round trip. A value is a
+// tag byte and a payload; see the tag constants.
+//
+// Version 1 had no Kind, flags, Secret, Persistent, Forwards, Pending or
+// ExpiresAt, and a successor byte (0, or 1 and the key) where the flags
+// are; Decode derives the kind of a version 1 record from its fields.
+const Version = 2
+
+// version1 is the first format, still decoded.
+const version1 = 1
 
 // Value tags.
 const (
@@ -79,31 +102,62 @@ const (
 // stack.
 const maxDecodeDepth = 40
 
-// errMalformed is wrapped by every decoding error.
-var errMalformed = errors.New("memcached: malformed item")
+// ErrMalformed is wrapped by every decoding error.
+var ErrMalformed = errors.New("codec: malformed record")
 
-// appendItem appends the encoding of rec, written at writtenAt with the
-// given expiry (both Unix nanoseconds), to buf.
-func appendItem(buf []byte, rec *stores.Record, expiresAt, writtenAt int64) ([]byte, error) {
-	buf = append(buf, codecVersion)
+// Record flags.
+const (
+	flagPersistent = 1 << iota
+	flagSecret
+	flagSuccessor
+)
+
+// Append appends the encoding of rec, written at writtenAt with the given
+// expiry (both Unix nanoseconds, which Decode returns as they were), to
+// buf. It returns an error wrapping a *stores.UnsupportedTypeError if the
+// data holds a value of another type than those of stores.CheckValue.
+func Append(buf []byte, rec *stores.Record, expiresAt, writtenAt int64) ([]byte, error) {
+	buf = append(buf, Version)
 	buf = binary.AppendVarint(buf, expiresAt)
 	buf = binary.AppendVarint(buf, writtenAt)
+	buf = append(buf, byte(rec.Kind))
 	buf = appendString(buf, rec.UserID)
 	buf = appendString(buf, rec.Handle)
 	buf = appendTime(buf, rec.CreatedAt)
 	buf = appendTime(buf, rec.AbsoluteExpiry)
 	buf = appendTime(buf, rec.RenewedAt)
-	if rec.Successor == (stores.Key{}) {
-		buf = append(buf, 0)
-	} else {
-		buf = append(buf, 1)
+	var flags byte
+	if rec.Persistent {
+		flags |= flagPersistent
+	}
+	if rec.Secret != ([stores.SecretSize]byte{}) {
+		flags |= flagSecret
+	}
+	if rec.Successor != (stores.Key{}) {
+		flags |= flagSuccessor
+	}
+	buf = append(buf, flags)
+	if flags&flagSecret != 0 {
+		buf = append(buf, rec.Secret[:]...)
+	}
+	if flags&flagSuccessor != 0 {
 		buf = append(buf, rec.Successor[:]...)
+	}
+	buf = appendLen(buf, len(rec.Forwards), rec.Forwards == nil)
+	for _, f := range rec.Forwards {
+		buf = append(buf, f.Key[:]...)
+		buf = appendTime(buf, f.Until)
 	}
 	buf = appendLen(buf, len(rec.Sessions), rec.Sessions == nil)
 	for _, r := range rec.Sessions {
 		buf = append(buf, r.Key[:]...)
+		buf = appendLen(buf, len(r.Pending), r.Pending == nil)
+		for _, k := range r.Pending {
+			buf = append(buf, k[:]...)
+		}
 		buf = appendString(buf, r.Handle)
 		buf = appendTime(buf, r.CreatedAt)
+		buf = appendTime(buf, r.ExpiresAt)
 		buf = appendTime(buf, r.AbsoluteExpiry)
 	}
 	if rec.Data == nil {
@@ -155,7 +209,7 @@ func appendTime(buf []byte, t time.Time) []byte {
 // key, for error messages.
 func appendValue(buf []byte, key string, v any, depth int) ([]byte, error) {
 	if depth > maxDecodeDepth-2 {
-		return nil, fmt.Errorf("memcached: encode: %w", &stores.UnsupportedTypeError{Key: key, Type: "value nested too deeply"})
+		return nil, fmt.Errorf("codec: encode: %w", &stores.UnsupportedTypeError{Key: key, Type: "value nested too deeply"})
 	}
 	switch v := v.(type) {
 	case nil:
@@ -236,61 +290,63 @@ func appendValue(buf []byte, key string, v any, depth int) ([]byte, error) {
 		}
 		return buf, nil
 	default:
-		return nil, fmt.Errorf("memcached: encode: %w", &stores.UnsupportedTypeError{Key: key, Type: fmt.Sprintf("%T", v)})
+		return nil, fmt.Errorf("codec: encode: %w", &stores.UnsupportedTypeError{Key: key, Type: fmt.Sprintf("%T", v)})
 	}
 }
 
-// decodeItem decodes an item written by appendItem. It never panics, and
-// it allocates in proportion to len(b) whatever lengths b claims. Strings
-// in the record share one copy of b; b itself is not retained.
-func decodeItem(b []byte) (rec *stores.Record, expiresAt, writtenAt int64, err error) {
+// Decode decodes a record encoded by Append, of this version or an
+// earlier one, and returns it with the expiry and time of writing given
+// to Append. It never panics, and it allocates in proportion to len(b)
+// whatever lengths b claims. Strings in the record share one copy of b; b
+// itself is not retained. Errors wrap ErrMalformed.
+func Decode(b []byte) (rec *stores.Record, expiresAt, writtenAt int64, err error) {
 	if len(b) == 0 {
-		return nil, 0, 0, fmt.Errorf("%w: empty", errMalformed)
+		return nil, 0, 0, fmt.Errorf("%w: empty", ErrMalformed)
 	}
-	if b[0] != codecVersion {
-		return nil, 0, 0, fmt.Errorf("%w: unknown version %d", errMalformed, b[0])
+	version := b[0]
+	if version != Version && version != version1 {
+		return nil, 0, 0, fmt.Errorf("%w: unknown version %d", ErrMalformed, b[0])
 	}
 	d := decoder{s: string(b[1:])}
 	rec = new(stores.Record)
 	expiresAt = d.varint()
 	writtenAt = d.varint()
+	if version != version1 {
+		rec.Kind = stores.Kind(d.byte())
+	}
 	rec.UserID = d.string()
 	rec.Handle = d.string()
 	rec.CreatedAt = d.time()
 	rec.AbsoluteExpiry = d.time()
 	rec.RenewedAt = d.time()
-	switch d.byte() {
-	case 0:
-	case 1:
-		if len(d.s) < stores.KeySize {
-			d.fail("truncated successor")
-		} else {
-			copy(rec.Successor[:], d.s)
-			d.s = d.s[stores.KeySize:]
+	if version == version1 {
+		d.v1Successor(rec)
+	} else {
+		flags := d.byte()
+		if flags&^(flagPersistent|flagSecret|flagSuccessor) != 0 {
+			d.fail("unknown flags")
 		}
-	default:
-		d.fail("bad successor flag")
-	}
-	// An entry takes at least 32 bytes of key and 5 more of handle and
-	// times, which bounds the allocation by the input's size.
-	if n, isNil := d.length(stores.KeySize + 5); !isNil && d.err == nil {
-		rec.Sessions = make([]stores.SessionRef, n)
-		for i := range rec.Sessions {
-			r := &rec.Sessions[i]
-			if len(d.s) < stores.KeySize {
-				d.fail("truncated session key")
-				break
-			}
-			copy(r.Key[:], d.s)
-			d.s = d.s[stores.KeySize:]
-			r.Handle = d.string()
-			r.CreatedAt = d.time()
-			r.AbsoluteExpiry = d.time()
-			if d.err != nil {
-				break
+		rec.Persistent = flags&flagPersistent != 0
+		if flags&flagSecret != 0 {
+			copy(rec.Secret[:], d.take(stores.SecretSize))
+		}
+		if flags&flagSuccessor != 0 {
+			copy(rec.Successor[:], d.take(stores.KeySize))
+		}
+		// An entry takes at least 32 bytes of key and 2 of time.
+		if n, isNil := d.length(stores.KeySize + 2); !isNil && d.err == nil {
+			rec.Forwards = make([]stores.Forward, n)
+			for i := range rec.Forwards {
+				f := &rec.Forwards[i]
+				copy(f.Key[:], d.take(stores.KeySize))
+				f.Until = d.time()
+				if d.err != nil {
+					break
+				}
 			}
 		}
 	}
+	d.sessions(rec, version)
 	if n, isNil := d.length(2); !isNil && d.err == nil {
 		rec.Data = make(map[string]any, n)
 		for range n {
@@ -307,7 +363,68 @@ func decodeItem(b []byte) (rec *stores.Record, expiresAt, writtenAt int64, err e
 	if d.err != nil {
 		return nil, 0, 0, d.err
 	}
+	if version == version1 {
+		rec.Kind = v1Kind(rec)
+	}
 	return rec, expiresAt, writtenAt, nil
+}
+
+// v1Successor reads version 1's successor: a byte 0, or 1 and the key.
+func (d *decoder) v1Successor(rec *stores.Record) {
+	switch d.byte() {
+	case 0:
+	case 1:
+		copy(rec.Successor[:], d.take(stores.KeySize))
+	default:
+		d.fail("bad successor flag")
+	}
+}
+
+// sessions reads a user index's entries.
+func (d *decoder) sessions(rec *stores.Record, version byte) {
+	// An entry takes at least 32 bytes of key and 5 more of handle and
+	// times (8 more in version 2), which bounds the allocation by the
+	// input's size.
+	n, isNil := d.length(stores.KeySize + 5)
+	if isNil || d.err != nil {
+		return
+	}
+	rec.Sessions = make([]stores.SessionRef, n)
+	for i := range rec.Sessions {
+		r := &rec.Sessions[i]
+		copy(r.Key[:], d.take(stores.KeySize))
+		if version != version1 {
+			if m, isNil := d.length(stores.KeySize); !isNil && d.err == nil {
+				r.Pending = make([]stores.Key, m)
+				for j := range r.Pending {
+					copy(r.Pending[j][:], d.take(stores.KeySize))
+				}
+			}
+		}
+		r.Handle = d.string()
+		r.CreatedAt = d.time()
+		if version != version1 {
+			r.ExpiresAt = d.time()
+		}
+		r.AbsoluteExpiry = d.time()
+		if d.err != nil {
+			return
+		}
+	}
+}
+
+// v1Kind derives the kind of a version 1 record from its fields.
+func v1Kind(rec *stores.Record) stores.Kind {
+	switch {
+	case rec.Successor != (stores.Key{}):
+		return stores.KindForward
+	case rec.Sessions != nil || (rec.UserID != "" && rec.Handle == ""):
+		return stores.KindIndex
+	case rec.Handle == "":
+		return stores.KindTombstone
+	default:
+		return stores.KindSession
+	}
 }
 
 // decoder reads from s, the unread rest of the input. After the first
@@ -319,7 +436,7 @@ type decoder struct {
 
 func (d *decoder) fail(what string) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s", errMalformed, what)
+		d.err = fmt.Errorf("%w: %s", ErrMalformed, what)
 	}
 	d.s = ""
 }

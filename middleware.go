@@ -1,0 +1,171 @@
+package ginsession
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Middleware returns the Gin middleware that loads each request's session.
+// It is the same as New(m).
+func (m *Manager) Middleware() gin.HandlerFunc { return New(m) }
+
+func (m *Manager) handle(c *gin.Context) {
+	c.Set(ManagerKey, m)
+	id, ok := m.cookie.read(c.Request.Header)
+	if !ok {
+		return
+	}
+	if !wellFormed(id) {
+		m.stats.malformed.Add(1)
+		m.unknown(c)
+		return
+	}
+	s, err := m.resume(c.Request.Context(), id, m.now())
+	if err == nil || errors.Is(err, ErrNotFound) {
+		m.failures.ok(c.Request.Context(), m)
+	}
+	switch {
+	case err == nil:
+		if s.ID != id {
+			m.cookie.set(c, s) // renewed
+		}
+		m.setCurrent(c, s)
+	case errors.Is(err, ErrNotFound):
+		m.stats.unknown.Add(1)
+		m.unknown(c)
+	default:
+		m.stats.storeErrors.Add(1)
+		m.cfg.errorHandler(c, err)
+	}
+}
+
+// unknown handles a cookie that names no live session: the ID is never
+// adopted, the cookie is cleared and the hook, if any, is told.
+func (m *Manager) unknown(c *gin.Context) {
+	m.cookie.clear(c)
+	if m.cfg.unknownHook != nil {
+		m.cfg.unknownHook(c)
+	}
+}
+
+// setCurrent makes s the request's session, in the gin.Context and, when
+// the store can use it (see Manager.inContext), in the request's context.
+func (m *Manager) setCurrent(c *gin.Context, s *Session) {
+	c.Set(SessionKey, s)
+	if !m.inContext {
+		return
+	}
+	if b, ok := c.Request.Context().Value(bindingKey{}).(*binding); ok {
+		b.s.Store(s)
+		return
+	}
+	b := new(binding)
+	b.s.Store(s)
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), bindingKey{}, b))
+}
+
+// clearCurrent removes the request's session.
+func (m *Manager) clearCurrent(c *gin.Context) {
+	c.Delete(SessionKey)
+	if b, ok := c.Request.Context().Value(bindingKey{}).(*binding); ok {
+		b.s.Store(nil)
+	}
+}
+
+// bindingKey is the request-context key of a *binding.
+type bindingKey struct{}
+
+// binding holds the request's current session in its context. The helpers
+// replace it when they change the session, so it is never stale.
+type binding struct{ s atomic.Pointer[Session] }
+
+// sessionFromContext returns the session the middleware bound to ctx (a
+// request's context, or the *gin.Context itself), or nil.
+func sessionFromContext(ctx context.Context) *Session {
+	if b, ok := ctx.Value(bindingKey{}).(*binding); ok {
+		return b.s.Load()
+	}
+	s, _ := ctx.Value(SessionKey).(*Session) // a *gin.Context
+	return s
+}
+
+// defaultErrorHandler logs the error (see failureLog) and answers 503.
+func (m *Manager) defaultErrorHandler(c *gin.Context, err error) {
+	if !errors.Is(err, context.Canceled) {
+		m.failures.failed(c.Request.Context(), m, c.Request.Method, c.FullPath(), err)
+	}
+	c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"error": "session store unavailable"})
+}
+
+// failureLogInterval is the least time between two log records of store
+// failures during an outage.
+const failureLogInterval = time.Second
+
+// failureLog rate-limits the log records of the store failures that the
+// default error handler meets: a store outage under load fails every
+// request, and one record each would flood the logs. It writes the first
+// failure, then at most one record per failureLogInterval, each with the
+// number of failures it stands for, and one record when a load succeeds
+// again. Manager.Stats counts every failure exactly.
+type failureLog struct {
+	failing atomic.Bool // read on every request: set while an outage is logged
+
+	mu         sync.Mutex
+	since      time.Time // when the outage began
+	last       time.Time // when the last record was written
+	suppressed uint64    // failures since that record
+	total      uint64    // failures since the outage began
+}
+
+// failed records a failure at m.now() and writes a record if one is due.
+func (l *failureLog) failed(ctx context.Context, m *Manager, method, path string, err error) {
+	now := m.now()
+	l.mu.Lock()
+	l.total++
+	first := !l.failing.Load()
+	if !first && now.Sub(l.last) < failureLogInterval {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	if first {
+		l.since = now
+		l.failing.Store(true)
+	}
+	suppressed := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	m.cfg.logger.ErrorContext(ctx, "ginsession: cannot load session",
+		slog.String("method", method),
+		slog.String("path", path),
+		slog.Any("error", err),
+		slog.Uint64("suppressed", suppressed))
+}
+
+// ok notes a successful store round trip; after an outage it writes one
+// record saying that the store is back. It costs an atomic load otherwise.
+func (l *failureLog) ok(ctx context.Context, m *Manager) {
+	if !l.failing.Load() {
+		return
+	}
+	now := m.now()
+	l.mu.Lock()
+	if !l.failing.Load() {
+		l.mu.Unlock()
+		return
+	}
+	l.failing.Store(false)
+	total, since := l.total, l.since
+	l.total, l.suppressed = 0, 0
+	l.mu.Unlock()
+	m.cfg.logger.InfoContext(ctx, "ginsession: session store available again",
+		slog.Uint64("failures", total),
+		slog.Duration("outage", now.Sub(since)))
+}

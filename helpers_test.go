@@ -2,228 +2,191 @@ package ginsession_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/securestack/ginsession"
-	"github.com/securestack/ginsession/stores"
-	"github.com/securestack/ginsession/stores/memory"
 )
 
-func init() { gin.SetMode(gin.TestMode) }
+func TestLoginProfileLogout(t *testing.T) {
+	e := newEnv(t)
 
-// t0 is the fixed start of every fake clock.
-var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	w := e.do(http.MethodGet, "/profile", "")
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.JSONEq(t, `{"error":"Not authenticated"}`, w.Body.String())
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+	cookie := e.login("alice")
+
+	w = e.do(http.MethodGet, "/profile", cookie)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{"userId":"alice","data":{"role":"user"}}`, w.Body.String())
+	assert.Nil(t, sessionCookie(t, w), "a read-only request sets no cookie")
+
+	w = e.do(http.MethodPost, "/logout", cookie)
+	require.Equal(t, http.StatusOK, w.Code)
+	cleared := sessionCookie(t, w)
+	require.NotNil(t, cleared)
+	assert.Empty(t, cleared.Value)
+	assert.Equal(t, -1, cleared.MaxAge, "Max-Age=0 deletes the cookie")
+	assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+
+	w = e.do(http.MethodGet, "/profile", cookie)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	w = e.do(http.MethodPost, "/logout", cookie)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
 }
 
-func newClock() *fakeClock { return &fakeClock{now: t0} }
+func TestLoginDefeatsFixation(t *testing.T) {
+	e := newEnv(t)
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
+	t.Run("attacker's own live session", func(t *testing.T) {
+		planted := e.login("mallory")
+		// The victim's browser carries the planted cookie when logging in.
+		w := e.do(http.MethodPost, "/login?user=victim", planted)
+		require.Equal(t, http.StatusOK, w.Code)
+		victim := cookieHeader(t, w)
+		assert.NotEqual(t, planted, victim, "login must issue a new ID")
 
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// countingStore wraps a store and counts the calls made to it. When fail is
-// set, every call fails with stores.ErrUnavailable.
-type countingStore struct {
-	stores.Store
-	gets, adds, updates, deletes, touches atomic.Int64
-	fail                                  atomic.Bool
-}
-
-var errDown = errors.New("connection refused")
-
-func (s *countingStore) err() error {
-	if s.fail.Load() {
-		return errors.Join(stores.ErrUnavailable, errDown)
-	}
-	return nil
-}
-
-func (s *countingStore) calls() int64 {
-	return s.gets.Load() + s.adds.Load() + s.updates.Load() + s.deletes.Load() + s.touches.Load()
-}
-
-func (s *countingStore) Get(ctx context.Context, k stores.Key) (stores.Item, error) {
-	s.gets.Add(1)
-	if err := s.err(); err != nil {
-		return stores.Item{}, err
-	}
-	return s.Store.Get(ctx, k)
-}
-
-func (s *countingStore) Add(ctx context.Context, k stores.Key, r *stores.Record, exp time.Time) error {
-	s.adds.Add(1)
-	if err := s.err(); err != nil {
-		return err
-	}
-	return s.Store.Add(ctx, k, r, exp)
-}
-
-func (s *countingStore) Update(ctx context.Context, k stores.Key, fn stores.UpdateFunc) error {
-	s.updates.Add(1)
-	if err := s.err(); err != nil {
-		return err
-	}
-	return s.Store.Update(ctx, k, fn)
-}
-
-func (s *countingStore) Delete(ctx context.Context, k stores.Key) error {
-	s.deletes.Add(1)
-	if err := s.err(); err != nil {
-		return err
-	}
-	return s.Store.Delete(ctx, k)
-}
-
-func (s *countingStore) Touch(ctx context.Context, k stores.Key, exp time.Time) error {
-	s.touches.Add(1)
-	if err := s.err(); err != nil {
-		return err
-	}
-	return s.Store.Touch(ctx, k, exp)
-}
-
-// env is a test application: a Manager on a counted memory store with a
-// fake clock, and a gin.Engine with login, profile, update, rotate and
-// logout routes.
-type env struct {
-	t      *testing.T
-	clock  *fakeClock
-	store  *countingStore
-	m      *ginsession.Manager
-	engine *gin.Engine
-}
-
-func newEnv(t *testing.T, opts ...ginsession.Option) *env {
-	t.Helper()
-	clock := newClock()
-	mem := memory.New(memory.WithClock(clock.Now), memory.WithSweepInterval(0))
-	store := &countingStore{Store: mem}
-	m := ginsession.NewManager(store, append([]ginsession.Option{ginsession.WithClock(clock.Now)}, opts...)...)
-	t.Cleanup(func() {
-		_ = m.Close()
-		_ = mem.Close()
+		// The attacker replays the planted ID: it is dead.
+		w = e.do(http.MethodGet, "/profile", planted)
+		assert.Equal(t, http.StatusUnauthorized, w.Code)
+		// The victim's new session works and is the victim's.
+		w = e.do(http.MethodGet, "/profile", victim)
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Contains(t, w.Body.String(), `"victim"`)
 	})
-	e := &env{t: t, clock: clock, store: store, m: m, engine: newTestRouter(m)}
-	return e
+
+	t.Run("invented well-formed ID", func(t *testing.T) {
+		planted := ginsession.DefaultCookieName + "=" + strings.Repeat("A", 43)
+		w := e.do(http.MethodPost, "/login?user=victim", planted)
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.NotEqual(t, planted, cookieHeader(t, w), "an unknown ID is never adopted")
+		w = e.do(http.MethodGet, "/profile", planted)
+		assert.Equal(t, http.StatusUnauthorized, w.Code)
+	})
 }
 
-func newTestRouter(m *ginsession.Manager) *gin.Engine {
+func TestRotate(t *testing.T) {
+	e := newEnv(t)
+	before := e.login("alice")
+	e.clock.Advance(time.Minute)
+
+	w := e.do(http.MethodPost, "/rotate", before)
+	require.Equal(t, http.StatusNoContent, w.Code)
+	after := cookieHeader(t, w)
+	assert.NotEqual(t, before, after)
+	assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+
+	assert.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", before).Code, "old ID dies at once")
+	w = e.do(http.MethodGet, "/profile", after)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{"userId":"alice","data":{"role":"user"}}`, w.Body.String())
+}
+
+func TestHelpersWithoutMiddleware(t *testing.T) {
 	r := gin.New()
-	r.Use(ginsession.New(m))
-	r.POST("/login", func(c *gin.Context) {
-		user := c.Query("user")
-		if _, err := ginsession.Login(c, user, map[string]any{"role": "user"}); err != nil {
-			var rl *ginsession.RateLimitError
-			if errors.As(err, &rl) {
-				c.JSON(http.StatusTooManyRequests, gin.H{"error": err.Error()})
-				return
-			}
-			c.JSON(http.StatusInternalServerError, gin.H{"error": err.Error()})
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"message": "Logged in successfully"})
-	})
-	r.GET("/profile", ginsession.Required(), func(c *gin.Context) {
-		s := c.MustGet(ginsession.SessionKey).(*ginsession.Session)
-		c.JSON(http.StatusOK, gin.H{"userId": s.UserID, "data": s.Data})
-	})
-	r.POST("/rotate", ginsession.Required(), func(c *gin.Context) {
-		if _, err := ginsession.Rotate(c); err != nil {
-			c.JSON(http.StatusInternalServerError, gin.H{"error": err.Error()})
-			return
-		}
+	r.GET("/", func(c *gin.Context) {
+		_, err := ginsession.Login(c, "alice", nil)
+		assert.ErrorIs(t, err, ginsession.ErrNoManager)
+		assert.ErrorIs(t, ginsession.Logout(c), ginsession.ErrNoManager)
+		_, err = ginsession.Rotate(c)
+		assert.ErrorIs(t, err, ginsession.ErrNoManager)
 		c.Status(http.StatusNoContent)
 	})
-	r.POST("/logout", ginsession.Required(), func(c *gin.Context) {
-		if err := ginsession.Logout(c); err != nil {
-			c.JSON(http.StatusInternalServerError, gin.H{"error": err.Error()})
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"message": "Logged out successfully"})
+	assert.Equal(t, http.StatusNoContent, performRequest(r, http.MethodGet, "/", "").Code)
+}
+
+func TestLogoutAndRotateWithoutSession(t *testing.T) {
+	m := ginsession.NewManager(nil)
+	t.Cleanup(func() { _ = m.Close() })
+	r := gin.New()
+	r.Use(ginsession.New(m))
+	r.GET("/", func(c *gin.Context) {
+		assert.ErrorIs(t, ginsession.Logout(c), ginsession.ErrNoSession)
+		_, err := ginsession.Rotate(c)
+		assert.ErrorIs(t, err, ginsession.ErrNoSession)
+		c.Status(http.StatusNoContent)
 	})
-	return r
+	assert.Equal(t, http.StatusNoContent, performRequest(r, http.MethodGet, "/", "").Code)
 }
 
-// do sends one request with the given raw Cookie header ("" for none).
-func (e *env) do(method, path, cookie string) *httptest.ResponseRecorder {
-	e.t.Helper()
-	return performRequest(e.engine, method, path, cookie)
+func TestRateLimitedLoginChangesNothing(t *testing.T) {
+	e := newEnv(t, ginsession.WithCreateLimiter(ginsession.NewLimiter(1, time.Minute)))
+	cookie := e.login("alice")
+	// A second login from the same browser is refused by the limiter: the
+	// session it carried and its cookie are untouched.
+	w := e.do(http.MethodPost, "/login?user=alice", cookie)
+	require.Equal(t, http.StatusTooManyRequests, w.Code)
+	assert.Empty(t, w.Header().Values("Set-Cookie"), "no cookie is set or cleared")
+	assert.Equal(t, http.StatusOK, e.do(http.MethodGet, "/profile", cookie).Code, "the session still works")
 }
 
-func performRequest(h http.Handler, method, path, cookie string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, path, strings.NewReader(""))
-	if cookie != "" {
-		req.Header.Set("Cookie", cookie)
+func TestAnonymousLoginsAreLimitedPerClientIP(t *testing.T) {
+	e := newEnv(t, ginsession.WithCreateLimiter(ginsession.NewLimiter(1, time.Minute)))
+	e.engine.SetTrustedProxies(nil)
+	anon := func(ip string) int {
+		req := httptest.NewRequest(http.MethodPost, "/login", nil) // no user: anonymous
+		req.RemoteAddr = ip + ":1234"
+		w := httptest.NewRecorder()
+		e.engine.ServeHTTP(w, req)
+		return w.Code
 	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
-	return w
+	assert.Equal(t, http.StatusOK, anon("192.0.2.1"))
+	assert.Equal(t, http.StatusTooManyRequests, anon("192.0.2.1"), "the same client is limited")
+	assert.Equal(t, http.StatusOK, anon("192.0.2.2"), "another client has a quota of its own")
+	// CreateSession has no request: anonymous sessions share one quota.
+	_, err := e.m.CreateSession(ctx, "", nil)
+	require.NoError(t, err)
+	_, err = e.m.CreateSession(ctx, "", nil)
+	assert.ErrorIs(t, err, ginsession.ErrRateLimited)
 }
 
-// login logs user in and returns the Cookie header value to send back.
-func (e *env) login(user string) string {
-	e.t.Helper()
-	w := e.do(http.MethodPost, "/login?user="+user, "")
-	require.Equal(e.t, http.StatusOK, w.Code, w.Body.String())
-	return cookieHeader(e.t, w)
-}
-
-// cookieHeader returns "name=value" of the session cookie set by w.
-func cookieHeader(t *testing.T, w *httptest.ResponseRecorder) string {
-	t.Helper()
+func TestFailedLoginOverASessionClearsItsCookie(t *testing.T) {
+	e := newEnv(t)
+	e.engine.POST("/login-bad", func(c *gin.Context) {
+		_, err := ginsession.Login(c, "alice", map[string]any{"bad": struct{}{}})
+		require.Error(t, err)
+		c.Status(http.StatusBadRequest)
+	})
+	cookie := e.login("alice")
+	w := e.do(http.MethodPost, "/login-bad", cookie)
+	require.Equal(t, http.StatusBadRequest, w.Code)
 	c := sessionCookie(t, w)
-	require.NotNil(t, c, "no session cookie set")
-	return c.Name + "=" + c.Value
+	require.NotNil(t, c, "the cookie of the session that Login ended is cleared")
+	assert.Empty(t, c.Value)
+	assert.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", cookie).Code)
 }
 
-// sessionCookie returns the session cookie w sets, or nil.
-func sessionCookie(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
-	t.Helper()
-	var found *http.Cookie
-	for _, c := range w.Result().Cookies() {
-		if c.Name == ginsession.DefaultCookieName {
-			require.Nil(t, found, "session cookie set twice")
-			found = c
-		}
+func TestUpdateSessionKeepsRequestCancellation(t *testing.T) {
+	for _, sc := range storeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			e := realEnv(t, sc.new(t))
+			cookie := e.login("alice")
+			reqCtx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var got error
+			r := gin.New()
+			r.Use(ginsession.New(e.m))
+			r.POST("/cancelled", func(c *gin.Context) {
+				s, _ := ginsession.Current(c)
+				cancel() // the client went away
+				got = e.m.UpdateSession(c.Request.Context(), s.ID, map[string]any{"k": 1})
+				c.Status(http.StatusNoContent)
+			})
+			req := httptest.NewRequest(http.MethodPost, "/cancelled", nil).WithContext(reqCtx)
+			req.Header.Set("Cookie", cookie)
+			r.ServeHTTP(httptest.NewRecorder(), req)
+			assert.ErrorIs(t, got, context.Canceled, "the request's cancellation reaches the store")
+			s, err := e.m.GetSession(ctx, idOf(cookie))
+			require.NoError(t, err)
+			assert.NotContains(t, s.Data, "k", "nothing written")
+		})
 	}
-	return found
-}
-
-// sha256Key is the store key of id when no token hash key is configured.
-func sha256Key(id string) stores.Key { return sha256.Sum256([]byte(id)) }
-
-// UpdateFrom forwards to the wrapped store's UpdateFrom, when it has one.
-func (s *countingStore) UpdateFrom(ctx context.Context, k stores.Key, cur stores.Item, fn stores.UpdateFunc) error {
-	s.updates.Add(1)
-	if err := s.err(); err != nil {
-		return err
-	}
-	if uf, ok := s.Store.(stores.UpdaterFrom); ok {
-		return uf.UpdateFrom(ctx, k, cur, fn)
-	}
-	return s.Store.Update(ctx, k, fn)
 }

@@ -3,6 +3,7 @@ package ginsession_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"runtime"
 	"sync"
 	"testing"
@@ -280,4 +281,73 @@ func TestCloseStopsDefaultStore(t *testing.T) {
 		settled = runtime.NumGoroutine() <= before
 	}
 	assert.True(t, settled, "a sweeper goroutine outlived Close")
+}
+
+func TestRotationGrace(t *testing.T) {
+	e := newEnv(t, ginsession.WithRotationGrace(10*time.Second))
+	old := e.login("alice")
+	w := e.do(http.MethodPost, "/rotate", old)
+	require.Equal(t, http.StatusNoContent, w.Code)
+	fresh := cookieHeader(t, w)
+
+	// In flight with the old cookie: still served, as the new session.
+	e.clock.Advance(9 * time.Second)
+	w = e.do(http.MethodGet, "/profile", old)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Nil(t, sessionCookie(t, w), "the old cookie is neither cleared nor replaced")
+	require.NoError(t, e.m.UpdateSession(ctx, idOf(old), map[string]any{"via": "old"}))
+	s, err := e.m.GetSession(ctx, idOf(fresh))
+	require.NoError(t, err)
+	assert.Equal(t, "old", s.Data["via"], "an update through the old ID lands on the new session")
+
+	// After the grace period the old ID is dead; the new one lives.
+	e.clock.Advance(time.Second)
+	assert.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", old).Code)
+	assert.Equal(t, http.StatusOK, e.do(http.MethodGet, "/profile", fresh).Code)
+}
+
+func TestRotationGraceLogoutThroughOldID(t *testing.T) {
+	e := newEnv(t, ginsession.WithRotationGrace(10*time.Second))
+	old := e.login("alice")
+	w := e.do(http.MethodPost, "/rotate", old)
+	require.Equal(t, http.StatusNoContent, w.Code)
+	fresh := cookieHeader(t, w)
+	require.Equal(t, http.StatusOK, e.do(http.MethodPost, "/logout", old).Code)
+	assert.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", fresh).Code, "logout ends the session")
+	assert.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", old).Code)
+}
+
+func TestRotationWithoutGraceKillsOldIDAtOnce(t *testing.T) {
+	e := newEnv(t)
+	old := e.login("alice")
+	require.Equal(t, http.StatusNoContent, e.do(http.MethodPost, "/rotate", old).Code)
+	assert.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", old).Code)
+}
+
+func TestAutomaticRenewal(t *testing.T) {
+	e := newEnv(t,
+		ginsession.WithRenewalInterval(15*time.Minute),
+		ginsession.WithIdleTimeout(time.Hour),
+		ginsession.WithAbsoluteTimeout(2*time.Hour))
+	cookie := e.login("alice")
+	s, err := e.m.GetSession(ctx, idOf(cookie))
+	require.NoError(t, err)
+	abs := s.AbsoluteExpiresAt
+
+	e.clock.Advance(14 * time.Minute)
+	w := e.do(http.MethodGet, "/profile", cookie)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Nil(t, sessionCookie(t, w), "not yet due")
+
+	e.clock.Advance(time.Minute)
+	w = e.do(http.MethodGet, "/profile", cookie)
+	require.Equal(t, http.StatusOK, w.Code)
+	renewed := cookieHeader(t, w)
+	assert.NotEqual(t, cookie, renewed, "a new ID after the renewal interval")
+	assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+	assert.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/profile", cookie).Code)
+	s, err = e.m.GetSession(ctx, idOf(renewed))
+	require.NoError(t, err)
+	assert.Equal(t, abs, s.AbsoluteExpiresAt, "the absolute deadline never moves")
+	assert.Equal(t, "alice", s.UserID)
 }

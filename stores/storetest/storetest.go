@@ -6,7 +6,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) storetest.Harness {
-//			clock := newFakeClock()
+//			clock := storetest.NewClock(time.Now())
 //			return storetest.Harness{
 //				Store:       mystore.New(mystore.WithClock(clock.Now)),
 //				Now:         clock.Now,
@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -99,24 +98,10 @@ const (
 // deleted item. On a real clock the suite takes about
 // three seconds.
 //
-// newStore is a factory of fresh state, in one of three forms: a
-// func(*testing.T) Harness, which also controls the store's clock; or a
-// func(*testing.T) stores.Store or func() stores.Store, whose stores run on
-// the real clock.
-func Run[F Factory](t *testing.T, newStore F) {
-	var newHarness func(t *testing.T) Harness
-	switch f := any(newStore).(type) {
-	case func(*testing.T) Harness:
-		newHarness = f
-	case func(*testing.T) stores.Store:
-		newHarness = func(t *testing.T) Harness { return Harness{Store: f(t)} }
-	case func() stores.Store:
-		newHarness = func(*testing.T) Harness { return Harness{Store: f()} }
-	default:
-		// Unreachable: Factory admits only the types above, and a named
-		// type based on one of them converts to it.
-		newHarness = convertFactory(newStore)
-	}
+// newHarness is called once per subtest, with that subtest's t, and must
+// return a Harness with a fresh store; stores on the real clock return one
+// with only Store set.
+func Run(t *testing.T, newHarness MakeStore) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, h *harness)
@@ -164,25 +149,42 @@ func Run[F Factory](t *testing.T, newStore F) {
 	}
 }
 
-// Factory is the type of Run's store factory: see Run.
-type Factory interface {
-	~func(*testing.T) Harness | ~func(*testing.T) stores.Store | ~func() stores.Store
+// MakeStore returns a Harness with a fresh store for one subtest, reporting
+// to that subtest's t. Run calls it once per subtest, as
+// nettest.TestConn calls its MakePipe.
+type MakeStore func(t *testing.T) Harness
+
+// Clock is a fake clock for tests: it stands still until Advance or Set
+// moves it, so that expiry is tested in steps instead of sleeps. Pass its
+// Now method to a store's or Manager's clock option, and its Advance
+// method to Harness.Advance. A Clock is safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
 }
 
-// convertFactory handles named factory types, whose dynamic type differs
-// from the unnamed function types that Run switches on.
-func convertFactory[F Factory](newStore F) func(t *testing.T) Harness {
-	v := reflect.ValueOf(newStore)
-	switch {
-	case v.Type().ConvertibleTo(reflect.TypeOf((func(*testing.T) Harness)(nil))):
-		return v.Convert(reflect.TypeOf((func(*testing.T) Harness)(nil))).Interface().(func(*testing.T) Harness)
-	case v.Type().ConvertibleTo(reflect.TypeOf((func(*testing.T) stores.Store)(nil))):
-		f := v.Convert(reflect.TypeOf((func(*testing.T) stores.Store)(nil))).Interface().(func(*testing.T) stores.Store)
-		return func(t *testing.T) Harness { return Harness{Store: f(t)} }
-	default:
-		f := v.Convert(reflect.TypeOf((func() stores.Store)(nil))).Interface().(func() stores.Store)
-		return func(*testing.T) Harness { return Harness{Store: f()} }
-	}
+// NewClock returns a Clock reading start.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d (backward for a negative d).
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
 }
 
 // harness wraps a Harness with the suite's helpers, which report to t.
@@ -596,7 +598,7 @@ func testNoResurrection(t *testing.T, h *harness) {
 				_, err := updateRetrying(ctx, h.Store, key, merge(map[string]any{fmt.Sprintf("g%d-%d", g, i): i}))
 				switch {
 				case err == nil && wasDeleted:
-					errs <- errors.New("Update succeeded after Delete returned")
+					errs <- errors.New("update succeeded after Delete returned")
 				case err != nil && !errors.Is(err, stores.ErrNotFound):
 					errs <- err
 				}

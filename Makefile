@@ -2,30 +2,46 @@
 #   go run ./_example    run the example app on http://localhost:3000
 #   make test            run the whole test suite (installs memcached if it can)
 
-GO       ?= go
-PKGS     := ./... ./_example
-FUZZTIME ?= 10s
+GO          ?= go
+PKGS        := ./... ./_example
+FUZZTIME    ?= 10s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Nested modules, each with its own go.mod; make test runs their tests too.
+MODULES     := benchmarks
 # Fuzz targets as package:target pairs.
-FUZZ     := .:FuzzWellFormed .:FuzzCookieHeader ./stores/codec:FuzzDecode
+FUZZ        := .:FuzzWellFormed .:FuzzCookieHeader ./stores/codec:FuzzDecode
 
-.PHONY: test check fmt-check vet unit fuzz bench memcached
+.PHONY: test check fmt-check vet staticcheck tracked unit modules fuzz bench memcached
 
 # In CI (CI=true) the test run also fuzzes each target for $(FUZZTIME).
-test: memcached check unit $(if $(filter true,$(CI)),fuzz)
+test: memcached check unit modules $(if $(filter true,$(CI)),fuzz)
 
 memcached:
 	@scripts/ensure-memcached.sh
 
-check: fmt-check vet
+check: fmt-check vet staticcheck tracked
 
 fmt-check:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet $(PKGS)
+	@set -e; for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...); done
+
+# staticcheck comes from the module proxy (go run fetches it when missing).
+staticcheck:
+	$(GO) run $(STATICCHECK) $(PKGS)
+	@set -e; for m in $(MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(GO) run $(STATICCHECK) ./...); done
+
+# No binary over 1 MB may be tracked.
+tracked:
+	@scripts/check-tracked.sh
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
+
+modules:
+	@set -e; for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test -race -count=1 ./...); done
 
 fuzz:
 	@set -e; for t in $(FUZZ); do \

@@ -258,9 +258,11 @@ func WithRotationGrace(d time.Duration) Option {
 // WithRenewalInterval makes the middleware rotate a session's ID
 // automatically once it is d old (OWASP's renewal timeout), setting the new
 // cookie on that response. It limits how long a stolen ID stays useful even
-// while its owner stays active. Combine it with WithRotationGrace so that
-// parallel requests carrying the previous ID are not refused. Zero disables
-// automatic rotation. The default is 0.
+// while its owner stays active. The session's CSRF token does not change
+// (see CSRFToken), so a form rendered before the renewal is accepted on the
+// request that renews. Combine it with WithRotationGrace so that parallel
+// requests carrying the previous ID are not refused. Zero disables
+// automatic rotation. It must be at most MaxTimeout. The default is 0.
 func WithRenewalInterval(d time.Duration) Option {
 	return func(c *config) {
 		c.renewal = d

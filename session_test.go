@@ -44,7 +44,7 @@ func TestSessionNeverPrintsItsID(t *testing.T) {
 		"%v":          fmt.Sprintf("%v", s),
 		"%+v":         fmt.Sprintf("%+v", s),
 		"%#v":         fmt.Sprintf("%#v", s),
-		"%s":          fmt.Sprintf("%s", s),
+		"%s":          fmt.Sprintf("%s", s), //lint:ignore S1025 the test checks the %s verb
 		"value %v":    fmt.Sprintf("%v", *s),
 		"value %+v":   fmt.Sprintf("%+v", *s),
 		"fmt.Sprint":  fmt.Sprint(s),

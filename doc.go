@@ -15,7 +15,7 @@
 //		if _, err := ginsession.Login(c, userID, map[string]any{"role": "user"}); err != nil { ... }
 //	})
 //	r.GET("/profile", ginsession.Required(), func(c *gin.Context) {
-//		s := c.MustGet(ginsession.SessionKey).(*ginsession.Session)
+//		s := ginsession.MustCurrent(c)
 //		...
 //	})
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -27,7 +28,7 @@ func ExampleNew() {
 		c.String(http.StatusOK, "welcome")
 	})
 	r.GET("/profile", ginsession.Required(), func(c *gin.Context) {
-		s := c.MustGet(ginsession.SessionKey).(*ginsession.Session)
+		s := ginsession.MustCurrent(c) // or c.MustGet("session").(*ginsession.Session)
 		c.String(http.StatusOK, "%s is %s", s.UserID, s.GetString("role"))
 	})
 
@@ -86,4 +87,81 @@ func ExampleManager_RotateSession() {
 	// Output:
 	// true alice [book] true
 	// old ID: ginsession: session not found
+}
+
+func ExampleValue() {
+	ctx := context.Background()
+	m := ginsession.NewManager(nil)
+	defer m.Close()
+
+	s, _ := m.CreateSession(ctx, "alice", map[string]any{
+		"visits": 3, "theme": "dark", "seen": time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC), "tags": []string{"a", "b"},
+	})
+	// Typed reads without type assertions: the zero value when the key is
+	// missing or holds another type.
+	fmt.Println(s.GetInt("visits"), s.GetString("theme"), s.GetTime("seen").Format(time.DateOnly))
+	fmt.Println(ginsession.Value[[]string](s, "tags"), s.GetInt("theme"), s.GetString("missing") == "")
+	fmt.Println(s.Exists("visits"), s.Keys())
+	// Output:
+	// 3 dark 2026-05-01
+	// [a b] 0 true
+	// true [seen tags theme visits]
+}
+
+func ExampleFlashes() {
+	gin.SetMode(gin.ReleaseMode)
+	m := ginsession.NewManager(nil)
+	defer m.Close()
+
+	r := gin.New()
+	r.Use(ginsession.New(m))
+	r.POST("/login", func(c *gin.Context) { _, _ = ginsession.Login(c, "alice", nil) })
+	r.POST("/save", ginsession.Required(), func(c *gin.Context) {
+		// ... save something, then tell the next page about it.
+		_ = ginsession.AddFlash(c, "Saved")
+		c.Redirect(http.StatusSeeOther, "/")
+	})
+	r.GET("/", ginsession.Required(), func(c *gin.Context) {
+		flashes, _ := ginsession.Flashes(c) // taken: the next request sees none
+		c.String(http.StatusOK, "%v", flashes)
+	})
+
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/login", nil))
+	cookie := w.Result().Cookies()[0]
+	do := func(method, path string) string {
+		req := httptest.NewRequest(method, path, nil)
+		req.AddCookie(cookie)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		return fmt.Sprint(w.Code, " ", w.Body.String())
+	}
+	do(http.MethodPost, "/save")
+	fmt.Println(do(http.MethodGet, "/"))
+	fmt.Println(do(http.MethodGet, "/"))
+	// Output:
+	// 200 [Saved]
+	// 200 []
+}
+
+func ExampleRememberMe() {
+	gin.SetMode(gin.ReleaseMode)
+	m := ginsession.NewManager(nil, ginsession.WithAbsoluteTimeout(30*24*time.Hour))
+	defer m.Close()
+
+	r := gin.New()
+	r.Use(ginsession.New(m))
+	r.POST("/login", func(c *gin.Context) {
+		remember := c.Query("remember") == "on" // the login form's checkbox
+		_, _ = ginsession.Login(c, "alice", nil, ginsession.RememberMe(remember))
+	})
+	for _, q := range []string{"", "?remember=on"} {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/login"+q, nil))
+		maxAge := time.Duration(w.Result().Cookies()[0].MaxAge) * time.Second
+		fmt.Printf("%q: Max-Age %s\n", q, maxAge.Round(time.Hour))
+	}
+	// Output:
+	// "": Max-Age 0s
+	// "?remember=on": Max-Age 720h0m0s
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/securestack/ginsession"
+	"github.com/securestack/ginsession/stores"
 )
 
 func TestLoginProfileLogout(t *testing.T) {
@@ -189,4 +190,91 @@ func TestUpdateSessionKeepsRequestCancellation(t *testing.T) {
 			assert.NotContains(t, s.Data, "k", "nothing written")
 		})
 	}
+}
+
+func TestMustCurrent(t *testing.T) {
+	e := newEnv(t)
+	e.engine.GET("/must", func(c *gin.Context) {
+		defer func() {
+			msg, _ := recover().(string)
+			c.String(http.StatusInternalServerError, msg)
+		}()
+		s := ginsession.MustCurrent(c)
+		c.String(http.StatusOK, s.UserID)
+	})
+	w := e.do(http.MethodGet, "/must", "")
+	require.Equal(t, http.StatusInternalServerError, w.Code)
+	assert.Contains(t, w.Body.String(), "ginsession.MustCurrent")
+	assert.Contains(t, w.Body.String(), "Required", "the panic names the middleware that was missing")
+
+	cookie := e.login("alice")
+	w = e.do(http.MethodGet, "/must", cookie)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Equal(t, "alice", w.Body.String())
+	s, err := e.m.GetSession(ctx, idOf(cookie))
+	require.NoError(t, err)
+	e.engine.GET("/same", func(c *gin.Context) {
+		assert.Same(t, c.MustGet("session"), ginsession.MustCurrent(c), "c.MustGet(\"session\") keeps working")
+		c.String(http.StatusOK, ginsession.MustCurrent(c).Handle)
+	})
+	assert.Equal(t, s.Handle, e.do(http.MethodGet, "/same", cookie).Body.String())
+}
+
+func TestSingleKeyWritesCostOneUpdate(t *testing.T) {
+	e := newEnv(t)
+	e.engine.POST("/w", func(c *gin.Context) {
+		var err error
+		switch c.Query("op") {
+		case "set":
+			err = ginsession.Set(c, "k", 1)
+		case "delete":
+			err = ginsession.Delete(c, "k", "role")
+		case "clear":
+			err = ginsession.Clear(c)
+		case "flash":
+			err = ginsession.AddFlash(c, "hi")
+		case "flashes":
+			_, err = ginsession.Flashes(c)
+		case "pop":
+			_, err = ginsession.Pop(c, "k")
+		}
+		require.NoError(t, err)
+		c.Status(http.StatusNoContent)
+	})
+	cookie := e.login("alice")
+	for _, op := range []string{"set", "pop", "set", "delete", "flash", "flashes", "clear"} {
+		before := e.store.calls()
+		require.Equal(t, http.StatusNoContent, e.do(http.MethodPost, "/w?op="+op, cookie).Code)
+		assert.EqualValues(t, 2, e.store.calls()-before, "%s: the middleware's read and one atomic update", op)
+	}
+	// Pop and Flashes with nothing to take write nothing.
+	for _, op := range []string{"pop", "flashes"} {
+		before := e.store.calls()
+		require.Equal(t, http.StatusNoContent, e.do(http.MethodPost, "/w?op="+op, cookie).Code)
+		assert.EqualValues(t, 1, e.store.calls()-before, "%s of nothing: the middleware's read only", op)
+	}
+}
+
+func TestHelpersWithoutSession(t *testing.T) {
+	e := newEnv(t)
+	e.engine.POST("/w", func(c *gin.Context) {
+		_, flashErr := ginsession.Flashes(c)
+		_, popErr := ginsession.Pop(c, "k")
+		for _, err := range []error{ginsession.Set(c, "k", 1), ginsession.Delete(c, "k"), ginsession.Clear(c), ginsession.AddFlash(c, "x"), flashErr, popErr} {
+			assert.ErrorIs(t, err, ginsession.ErrNoSession)
+		}
+		c.Status(http.StatusNoContent)
+	})
+	require.Equal(t, http.StatusNoContent, e.do(http.MethodPost, "/w", "").Code)
+	e.engine.POST("/bad", func(c *gin.Context) {
+		var ute *stores.UnsupportedTypeError
+		assert.ErrorAs(t, ginsession.Set(c, "k", struct{}{}), &ute)
+		assert.ErrorAs(t, ginsession.AddFlash(c, struct{}{}), &ute)
+		c.Status(http.StatusNoContent)
+	})
+	cookie := e.login("alice")
+	require.Equal(t, http.StatusNoContent, e.do(http.MethodPost, "/bad", cookie).Code)
+	s, err := e.m.GetSession(ctx, idOf(cookie))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"role": "user"}, s.Data, "nothing written")
 }

@@ -280,11 +280,35 @@ func (m *Manager) load(ctx context.Context, id string, now time.Time) (*Session,
 	return s, nil
 }
 
-// resume loads the session with the given ID for a request at now and
-// maintains it: it rotates the ID when it is due for renewal
-// (WithRenewalInterval), or extends the idle deadline when that has gone
-// stale by the refresh interval. It costs one store read when neither is
-// due. A renewed session comes back under its new ID.
+// Resume loads the session with the given ID for a request, as the
+// middleware does, and maintains it: it rotates the ID when the session is
+// due for renewal (WithRenewalInterval), or extends the idle deadline when
+// that has gone stale by the refresh interval (WithRefreshInterval). It
+// costs one store read when neither is due, which is most requests.
+//
+// A renewed session comes back under its new ID: when the returned ID
+// differs from id, the caller must send the new cookie. Resume returns an
+// error matching ErrNotFound for a malformed, unknown or expired ID, and a
+// wrapped store error when the store fails; Stats counts each of these.
+// The middleware is built on Resume, and so can other integrations, such
+// as an adapter for another session API.
+func (m *Manager) Resume(ctx context.Context, id string) (*Session, error) {
+	if !wellFormed(id) {
+		m.stats.malformed.Add(1)
+		return nil, ErrNotFound
+	}
+	s, err := m.resume(ctx, id, m.now())
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotFound):
+		m.stats.unknown.Add(1)
+	default:
+		m.stats.storeErrors.Add(1)
+	}
+	return s, err
+}
+
+// resume is Resume at now, without the counting.
 func (m *Manager) resume(ctx context.Context, id string, now time.Time) (*Session, error) {
 	s, err := m.load(ctx, id, now)
 	if err != nil {
@@ -363,6 +387,34 @@ func (m *Manager) UpdateSession(ctx context.Context, id string, data map[string]
 	}
 	_, err := m.update(ctx, m.hash.key(id), nil, data)
 	return err
+}
+
+// UpdateLoaded merges data into s, a session loaded during this request
+// (by Resume, GetSession or the middleware), as UpdateSession does, and
+// returns the session as written, under the same ID. Stores that support
+// it (memcached, Redis) write with a single compare-and-swap against the
+// version s was loaded at, and read the session again only if another
+// writer changed it meanwhile; nothing is lost either way. In a Gin
+// handler, Update(c, data) is the same.
+func (m *Manager) UpdateLoaded(ctx context.Context, s *Session, data map[string]any) (*Session, error) {
+	next, err := m.update(ctx, s.key, &s.item, data)
+	if err != nil {
+		return nil, err
+	}
+	next.ID, next.forwarded = s.ID, s.forwarded
+	return next, nil
+}
+
+// edit applies change to s, a session loaded during this request, with the
+// version it was loaded at (see UpdateLoaded). change may run more than
+// once and must not modify cur.
+func (m *Manager) edit(ctx context.Context, s *Session, change func(cur *stores.Record) *stores.Record) (*Session, error) {
+	next, err := m.updateKey(ctx, s.key, &s.item, change)
+	if err != nil {
+		return nil, err
+	}
+	next.ID, next.forwarded = s.ID, s.forwarded
+	return next, nil
 }
 
 // update merges data into the session under key; from, if not nil, is the

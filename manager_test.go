@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -350,4 +351,55 @@ func TestAutomaticRenewal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, abs, s.AbsoluteExpiresAt, "the absolute deadline never moves")
 	assert.Equal(t, "alice", s.UserID)
+}
+
+func TestResumeIsTheMiddlewaresLoad(t *testing.T) {
+	e := newEnv(t, ginsession.WithIdleTimeout(10*time.Minute), ginsession.WithRefreshInterval(time.Minute))
+	s, err := e.m.CreateSession(ctx, "alice", map[string]any{"n": 1})
+	require.NoError(t, err)
+
+	before := e.store.calls()
+	got, err := e.m.Resume(ctx, s.ID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, e.store.calls()-before, "one store read on the common path")
+	assert.Equal(t, s.ID, got.ID)
+
+	// Stale by the refresh interval: one read and one touch.
+	e.clock.Advance(2 * time.Minute)
+	before = e.store.calls()
+	got, err = e.m.Resume(ctx, s.ID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, e.store.touches.Load())
+	assert.EqualValues(t, 2, e.store.calls()-before)
+	assert.Equal(t, e.clock.Now().Add(10*time.Minute), got.ExpiresAt)
+
+	// UpdateLoaded writes from the loaded version: one store call.
+	before = e.store.calls()
+	next, err := e.m.UpdateLoaded(ctx, got, map[string]any{"n": 2})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, e.store.calls()-before)
+	assert.Equal(t, s.ID, next.ID)
+	assert.Equal(t, 2, next.Data["n"])
+
+	_, err = e.m.Resume(ctx, "junk")
+	assert.ErrorIs(t, err, ginsession.ErrNotFound)
+	_, err = e.m.Resume(ctx, strings.Repeat("A", 43))
+	assert.ErrorIs(t, err, ginsession.ErrNotFound)
+	st := e.m.Stats()
+	assert.EqualValues(t, 1, st.Malformed)
+	assert.EqualValues(t, 1, st.Unknown)
+}
+
+func TestResumeRenews(t *testing.T) {
+	e := newEnv(t, ginsession.WithRenewalInterval(20*time.Minute), ginsession.WithRotationGrace(time.Minute))
+	s, err := e.m.CreateSession(ctx, "alice", nil)
+	require.NoError(t, err)
+	e.clock.Advance(20 * time.Minute)
+	got, err := e.m.Resume(ctx, s.ID)
+	require.NoError(t, err)
+	assert.NotEqual(t, s.ID, got.ID, "a renewed session comes back under its new ID")
+	assert.Equal(t, s.Handle, got.Handle)
+	again, err := e.m.Resume(ctx, got.ID)
+	require.NoError(t, err)
+	assert.Equal(t, got.ID, again.ID, "not due again")
 }

@@ -23,25 +23,23 @@ func (m *Manager) handle(c *gin.Context) {
 		return
 	}
 	if !wellFormed(id) {
+		// Junk never reaches the store, so it says nothing of its health.
 		m.stats.malformed.Add(1)
 		m.unknown(c)
 		return
 	}
-	s, err := m.resume(c.Request.Context(), id, m.now())
-	if err == nil || errors.Is(err, ErrNotFound) {
-		m.failures.ok(c.Request.Context(), m)
-	}
+	s, err := m.Resume(c.Request.Context(), id)
 	switch {
 	case err == nil:
+		m.failures.ok(c.Request.Context(), m)
 		if s.ID != id {
 			m.cookie.set(c, s) // renewed
 		}
 		m.setCurrent(c, s)
 	case errors.Is(err, ErrNotFound):
-		m.stats.unknown.Add(1)
+		m.failures.ok(c.Request.Context(), m)
 		m.unknown(c)
 	default:
-		m.stats.storeErrors.Add(1)
 		m.cfg.errorHandler(c, err)
 	}
 }

@@ -3,6 +3,8 @@ package ginsession
 import (
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/securestack/ginsession/stores"
@@ -59,18 +61,84 @@ type Session struct {
 	item      stores.Item // the store item the session was loaded from
 }
 
-// Get returns the value stored under key and whether it was present.
+// Get returns the value stored under key and whether it was present. The
+// value is shared with the store: read it, never modify it (the typed
+// getters return copies of slices and maps).
 func (s *Session) Get(key string) (any, bool) {
 	v, ok := s.Data[key]
 	return v, ok
 }
 
-// GetString returns the string stored under key, or "" if the key is
-// missing or holds another type.
-func (s *Session) GetString(key string) string {
-	v, _ := s.Data[key].(string)
+// Exists reports whether the session's data holds key.
+func (s *Session) Exists(key string) bool {
+	_, ok := s.Data[key]
+	return ok
+}
+
+// Keys returns the keys of the session's data, sorted.
+func (s *Session) Keys() []string {
+	return slices.Sorted(maps.Keys(s.Data))
+}
+
+// Value returns the value stored under key as a T: the zero T when the key
+// is missing or holds a value of another type (an int is not an int64).
+// Slices and maps come back as copies, which the caller may modify. T is
+// any type listed in stores.CheckValue.
+//
+//	n := ginsession.Value[int](s, "visits")
+func Value[T any](s *Session, key string) T {
+	v, _ := Lookup[T](s, key)
 	return v
 }
+
+// Lookup is Value that also reports whether key held a T.
+func Lookup[T any](s *Session, key string) (T, bool) {
+	v, ok := s.Data[key].(T)
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	if c, ok := stores.CloneValue(v).(T); ok {
+		v = c
+	}
+	return v, true
+}
+
+// GetString returns the string stored under key, or "" if the key is
+// missing or holds another type.
+func (s *Session) GetString(key string) string { return Value[string](s, key) }
+
+// GetBool returns the bool stored under key, or false if the key is missing
+// or holds another type.
+func (s *Session) GetBool(key string) bool { return Value[bool](s, key) }
+
+// GetInt returns the int stored under key, or 0 if the key is missing or
+// holds another type.
+func (s *Session) GetInt(key string) int { return Value[int](s, key) }
+
+// GetInt64 returns the int64 stored under key, or 0 if the key is missing
+// or holds another type.
+func (s *Session) GetInt64(key string) int64 { return Value[int64](s, key) }
+
+// GetFloat64 returns the float64 stored under key, or 0 if the key is
+// missing or holds another type.
+func (s *Session) GetFloat64(key string) float64 { return Value[float64](s, key) }
+
+// GetBytes returns a copy of the []byte stored under key, or nil if the key
+// is missing or holds another type.
+func (s *Session) GetBytes(key string) []byte { return Value[[]byte](s, key) }
+
+// GetTime returns the time.Time stored under key, or the zero time if the
+// key is missing or holds another type.
+func (s *Session) GetTime(key string) time.Time { return Value[time.Time](s, key) }
+
+// GetDuration returns the time.Duration stored under key, or 0 if the key
+// is missing or holds another type.
+func (s *Session) GetDuration(key string) time.Duration { return Value[time.Duration](s, key) }
+
+// GetStrings returns a copy of the []string stored under key, or nil if the
+// key is missing or holds another type.
+func (s *Session) GetStrings(key string) []string { return Value[[]string](s, key) }
 
 // LogValue implements slog.LogValuer: a session logs as its handle, user
 // and deadlines, never its ID or data.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
@@ -56,4 +57,56 @@ func TestSessionNeverPrintsItsID(t *testing.T) {
 	assert.Contains(t, text.String(), "user=alice")
 	var nilSession *ginsession.Session
 	assert.Equal(t, "<nil>", fmt.Sprint(nilSession))
+}
+
+func TestTypedGetters(t *testing.T) {
+	e := newEnv(t)
+	when := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	data := map[string]any{
+		"s": "text", "b": true, "i": 7, "i64": int64(8), "f": 1.5, "bytes": []byte{1, 2},
+		"t": when, "d": time.Minute, "ss": []string{"a", "b"}, "u8": uint8(3), "m": map[string]any{"k": "v"},
+	}
+	created, err := e.m.CreateSession(ctx, "alice", data)
+	require.NoError(t, err)
+	s, err := e.m.GetSession(ctx, created.ID)
+	require.NoError(t, err)
+
+	assert.Equal(t, "text", s.GetString("s"))
+	assert.True(t, s.GetBool("b"))
+	assert.Equal(t, 7, s.GetInt("i"))
+	assert.Equal(t, int64(8), s.GetInt64("i64"))
+	assert.Equal(t, 1.5, s.GetFloat64("f"))
+	assert.Equal(t, []byte{1, 2}, s.GetBytes("bytes"))
+	assert.Equal(t, when, s.GetTime("t"))
+	assert.Equal(t, time.Minute, s.GetDuration("d"))
+	assert.Equal(t, []string{"a", "b"}, s.GetStrings("ss"))
+	assert.Equal(t, uint8(3), ginsession.Value[uint8](s, "u8"))
+	assert.Equal(t, map[string]any{"k": "v"}, ginsession.Value[map[string]any](s, "m"))
+
+	// Missing keys and other types give the zero value.
+	assert.Zero(t, s.GetInt("missing"))
+	assert.Zero(t, s.GetInt("i64"), "an int64 is not an int")
+	assert.Zero(t, s.GetString("i"))
+	assert.Nil(t, s.GetBytes("s"))
+	assert.True(t, s.GetTime("s").IsZero())
+	_, ok := ginsession.Lookup[int64](s, "i")
+	assert.False(t, ok)
+	v, ok := ginsession.Lookup[int64](s, "i64")
+	assert.True(t, ok)
+	assert.Equal(t, int64(8), v)
+
+	assert.True(t, s.Exists("s"))
+	assert.False(t, s.Exists("missing"))
+	assert.Equal(t, []string{"b", "bytes", "d", "f", "i", "i64", "m", "s", "ss", "t", "u8"}, s.Keys())
+
+	// Slices and maps come back as copies: changing them changes nothing
+	// stored, though the memory store shares its records with readers.
+	s.GetBytes("bytes")[0] = 9
+	s.GetStrings("ss")[0] = "z"
+	ginsession.Value[map[string]any](s, "m")["k"] = "changed"
+	again, err := e.m.GetSession(ctx, created.ID)
+	require.NoError(t, err)
+	assert.Equal(t, data["bytes"], again.GetBytes("bytes"))
+	assert.Equal(t, data["ss"], again.GetStrings("ss"))
+	assert.Equal(t, data["m"], again.Data["m"])
 }

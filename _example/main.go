@@ -106,7 +106,7 @@ func newRouter(m *ginsession.Manager) *gin.Engine {
 	})
 
 	r.GET("/profile", ginsession.Required(), func(c *gin.Context) {
-		s := c.MustGet(ginsession.SessionKey).(*ginsession.Session)
+		s := ginsession.MustCurrent(c)
 		c.JSON(http.StatusOK, gin.H{"userId": s.UserID, "data": s.Data})
 	})
 

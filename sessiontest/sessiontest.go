@@ -99,6 +99,9 @@ func Run(t *testing.T, mk MakeStore) {
 		{"FailedCreationChangesNothing", testFailedCreationChangesNothing},
 		{"FailedRotationKeepsOldID", testFailedRotationKeepsOldID},
 		{"ValueTypes", testValueTypes},
+		{"SingleKeyWrites", testSingleKeyWrites},
+		{"FlashesShowOnce", testFlashesShowOnce},
+		{"RememberMe", testRememberMe},
 		{"StoreDown", testStoreDown},
 	}
 	for _, tt := range tests {
@@ -165,6 +168,44 @@ func newApp(t *testing.T, store stores.Store, opts ...ginsession.Option) *app {
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"message": "Logged out successfully"})
+	})
+	r.POST("/flash", ginsession.Required(), func(c *gin.Context) {
+		if err := ginsession.AddFlash(c, c.Query("m")); err != nil {
+			c.JSON(status(err), gin.H{"error": err.Error()})
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	r.GET("/flashes", ginsession.Required(), func(c *gin.Context) {
+		f, err := ginsession.Flashes(c)
+		if err != nil {
+			c.JSON(status(err), gin.H{"error": err.Error()})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"flashes": f})
+	})
+	r.POST("/remember", func(c *gin.Context) {
+		if _, err := ginsession.Login(c, c.Query("user"), nil, ginsession.RememberMe(c.Query("remember") == "1")); err != nil {
+			c.JSON(status(err), gin.H{"error": err.Error()})
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	r.POST("/edit", ginsession.Required(), func(c *gin.Context) {
+		var err error
+		switch c.Query("op") {
+		case "set":
+			err = ginsession.Set(c, c.Query("k"), c.Query("v"))
+		case "delete":
+			err = ginsession.Delete(c, strings.Split(c.Query("k"), ",")...)
+		case "clear":
+			err = ginsession.Clear(c)
+		}
+		if err != nil {
+			c.JSON(status(err), gin.H{"error": err.Error()})
+			return
+		}
+		c.JSON(http.StatusOK, ginsession.MustCurrent(c).Data)
 	})
 	g := r.Group("/form", ginsession.Required(), ginsession.CSRF())
 	g.GET("", func(c *gin.Context) { c.String(http.StatusOK, ginsession.CSRFToken(c)) })
@@ -745,4 +786,121 @@ func testStoreDown(t *testing.T, h Harness) {
 	}, 10*time.Second, 50*time.Millisecond, "logins work again once the store is back")
 	assert.True(t, a.alive(fresh))
 	assert.Equal(t, 1, strings.Count(logs.String(), "available again"), "one record when the store recovers:\n%s", logs.String())
+}
+
+func testSingleKeyWrites(t *testing.T, h Harness) {
+	a := newApp(t, h.Store)
+	cookie := a.login(unique("alice"))
+	w := a.do(http.MethodPost, "/edit?op=set&k=a&v=1", cookie)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.JSONEq(t, `{"role":"user","a":"1"}`, w.Body.String(), "the request sees its own write")
+	require.Equal(t, http.StatusOK, a.do(http.MethodPost, "/edit?op=set&k=b&v=2", cookie).Code)
+	w = a.do(http.MethodPost, "/edit?op=delete&k=a,role,missing", cookie)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{"b":"2"}`, w.Body.String())
+	// Writes of different keys by concurrent requests all land.
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			assert.Equal(t, http.StatusOK, a.do(http.MethodPost, fmt.Sprintf("/edit?op=set&k=k%d&v=x", i), cookie).Code)
+		})
+	}
+	wg.Wait()
+	s, err := a.m.GetSession(ctx, idOf(cookie))
+	require.NoError(t, err)
+	assert.Len(t, s.Data, 11)
+	w = a.do(http.MethodPost, "/edit?op=clear", cookie)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{}`, w.Body.String())
+	assert.True(t, a.alive(cookie), "Clear empties the data, the session lives on")
+	s, err = a.m.GetSession(ctx, idOf(cookie))
+	require.NoError(t, err)
+	assert.Empty(t, s.Data)
+}
+
+func testFlashesShowOnce(t *testing.T, h Harness) {
+	a := newApp(t, h.Store)
+	cookie := a.login(unique("alice"))
+	flashes := func() []any {
+		t.Helper()
+		w := a.do(http.MethodGet, "/flashes", cookie)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		var body struct{ Flashes []any }
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
+		return body.Flashes
+	}
+	require.Equal(t, http.StatusNoContent, a.do(http.MethodPost, "/flash?m=Saved", cookie).Code)
+	require.Equal(t, http.StatusNoContent, a.do(http.MethodPost, "/flash?m=Again", cookie).Code)
+	assert.Equal(t, []any{"Saved", "Again"}, flashes(), "oldest first")
+	assert.Empty(t, flashes(), "shown once")
+	// Parallel readers: each message is shown by exactly one of them.
+	for round := range 20 {
+		require.Equal(t, http.StatusNoContent, a.do(http.MethodPost, fmt.Sprintf("/flash?m=m%d", round), cookie).Code)
+		var shown atomic.Int64
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() { shown.Add(int64(len(flashes()))) })
+		}
+		wg.Wait()
+		require.EqualValues(t, 1, shown.Load(), "round %d: a flash was shown %d times", round, shown.Load())
+	}
+	// Concurrent writers all keep their messages.
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			assert.Equal(t, http.StatusNoContent, a.do(http.MethodPost, fmt.Sprintf("/flash?m=w%d", i), cookie).Code)
+		})
+	}
+	wg.Wait()
+	assert.Len(t, flashes(), 10)
+}
+
+func testRememberMe(t *testing.T, h Harness) {
+	a := newApp(t, h.Store, ginsession.WithRenewalInterval(time.Nanosecond), ginsession.WithRotationGrace(time.Minute))
+	cookieAttrs := func(w *httptest.ResponseRecorder) *http.Cookie {
+		t.Helper()
+		for _, c := range w.Result().Cookies() {
+			if c.Name == ginsession.DefaultCookieName && c.Value != "" {
+				return c
+			}
+		}
+		t.Fatalf("no session cookie in %v", w.Header())
+		return nil
+	}
+	for _, remember := range []bool{false, true} {
+		t.Run(fmt.Sprint("remember=", remember), func(t *testing.T) {
+			q := "0"
+			if remember {
+				q = "1"
+			}
+			before := time.Now()
+			w := a.do(http.MethodPost, "/remember?user="+unique("alice")+"&remember="+q, "")
+			require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+			c := cookieAttrs(w)
+			cookie := c.Name + "=" + c.Value
+			check := func(c *http.Cookie, what string) {
+				t.Helper()
+				if !remember {
+					assert.Zero(t, c.MaxAge, "%s: a browser-session cookie", what)
+					assert.True(t, c.Expires.IsZero(), "%s: no Expires", what)
+					return
+				}
+				s, err := a.m.GetSession(ctx, c.Value)
+				require.NoError(t, err)
+				assert.Positive(t, c.MaxAge, "%s: a persistent cookie", what)
+				end := before.Add(time.Duration(c.MaxAge) * time.Second)
+				assert.False(t, end.After(s.AbsoluteExpiresAt.Add(time.Second)), "%s: Max-Age %ds reaches past the absolute deadline", what, c.MaxAge)
+				assert.True(t, s.Persistent)
+			}
+			check(c, "login")
+			// The choice survives an explicit rotation and a renewal.
+			w = a.do(http.MethodPost, "/rotate", cookie)
+			require.Equal(t, http.StatusNoContent, w.Code)
+			c = cookieAttrs(w)
+			check(c, "rotation")
+			w = a.do(http.MethodGet, "/profile", c.Name+"="+c.Value)
+			require.Equal(t, http.StatusOK, w.Code)
+			check(cookieAttrs(w), "renewal")
+		})
+	}
 }

@@ -103,6 +103,12 @@ func MergeData(cur, changes map[string]any) (map[string]any, error) {
 	return next, nil
 }
 
+// CloneValue returns a deep copy of the mutable parts (slices and maps) of
+// a supported value, so that the copy can be modified without touching
+// data shared with a store. Other values are returned as they are, and a
+// time.Time loses its monotonic clock reading.
+func CloneValue(v any) any { return cloneValue(v) }
+
 // cloneValue deep-copies the mutable parts of a supported value.
 func cloneValue(v any) any {
 	switch v := v.(type) {

@@ -2,7 +2,6 @@ package ginsession
 
 import (
 	"fmt"
-	"hash/maphash"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -21,10 +20,10 @@ var limBenchStart = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // l, so that parallel goroutines, each with its own clock, never share a
 // shard: a shard measures idleness by the latest time any of its keys saw.
 func limBenchKey(l *Limiter, i int) string {
-	want := uint64(i) & l.mask
+	want := i % l.table.Shards()
 	for n := 0; ; n++ {
 		k := "client-" + strconv.Itoa(i) + "-" + strconv.Itoa(n)
-		if maphash.String(l.seed, k)&l.mask == want {
+		if l.table.ShardOf(k) == want {
 			return k
 		}
 	}

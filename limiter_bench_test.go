@@ -2,15 +2,11 @@ package ginsession
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
 // limBenchStart is the fixed instant the benchmarks start at.
@@ -167,27 +163,5 @@ func BenchmarkLimiterMemory(b *testing.B) {
 			}
 			b.ReportMetric(perKey, "B/key")
 		})
-	}
-}
-
-// BenchmarkRateLimit measures the Gin middleware on an admitted request,
-// including the response headers.
-func BenchmarkRateLimit(b *testing.B) {
-	gin.SetMode(gin.TestMode)
-	l := NewLimiter(1_000_000_000, time.Minute)
-	r := gin.New()
-	if err := r.SetTrustedProxies(nil); err != nil {
-		b.Fatal(err)
-	}
-	r.GET("/login", RateLimit(l), func(c *gin.Context) { c.Status(http.StatusNoContent) })
-	req := httptest.NewRequest(http.MethodGet, "/login", nil)
-	req.RemoteAddr = "192.0.2.1:1234"
-	b.ReportAllocs()
-	for b.Loop() {
-		w := httptest.NewRecorder()
-		r.ServeHTTP(w, req)
-		if w.Code != http.StatusNoContent {
-			b.Fatal(w.Code)
-		}
 	}
 }

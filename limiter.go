@@ -3,11 +3,9 @@ package ginsession
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
-	"strings"
-	"sync"
 	"time"
 
+	"github.com/securestack/ginsession/internal/limiter"
 	"github.com/securestack/ginsession/stores"
 )
 
@@ -29,33 +27,13 @@ const (
 	LimiterExactMax = 64
 )
 
-const (
-	// limShardsMax is the number of shards of a Limiter with at least
-	// limShardsMax*limShardMinKeys keys.
-	limShardsMax = 64
-	// limShardMinKeys is the smallest per-shard key cap that justifies
-	// another shard.
-	limShardMinKeys = 16
-	// limBucketsMax is the most buckets per window of a bucketed Limiter.
-	limBucketsMax = 64
-	// limSweepPerOp is how many entries every operation examines for
-	// idleness, so that idle keys are dropped without a goroutine.
-	limSweepPerOp = 2
-	// limSweepAtCap bounds the extra entries examined when a new key finds
-	// its shard full.
-	limSweepAtCap = 256
-	// limCompactMin is the smallest capacity at which a shard shrinks its
-	// tables when they are mostly empty.
-	limCompactMin = 1024
-	// limTimeMax bounds the offsets from the Limiter's base time (about 73
-	// years either way), so that sums with a window never overflow.
-	limTimeMax = int64(1) << 61
-	// limWindowMax is the largest accepted window (about 146 years).
-	limWindowMax = time.Duration(1) << 62
-	// limBackendRetry is the RetryAfter of a refusal caused by a backend
-	// error under FailClosed.
-	limBackendRetry = time.Second
-)
+// limiterBackendRetry is the RetryAfter of a refusal caused by a backend
+// error under FailClosed.
+const limiterBackendRetry = time.Second
+
+// The engine switches to buckets above limiter.ExactMax: this fails to
+// compile unless that is LimiterExactMax, as documented.
+var _ = [1]struct{}{}[LimiterExactMax-limiter.ExactMax]
 
 // FailMode says what a Limiter decides when it cannot apply its policy: at
 // its key cap (WithCapFailMode) or when its backend fails
@@ -234,61 +212,14 @@ func (e *LimiterError) Unwrap() error { return e.Err }
 // A Limiter is safe for concurrent use. The zero value is not usable; use
 // NewLimiter.
 type Limiter struct {
-	limit   int
-	window  int64 // nanoseconds
-	windowD time.Duration
+	limit  int
+	window time.Duration
 
-	// Bucketed mode: width is the bucket width, nb = K+1 the buckets
-	// stored per key, and shift aligns bucket boundaries with multiples of
-	// width in Unix time. Exact mode: all three are zero.
-	width int64
-	nb    int
-	shift int64
+	// table is the in-process table (internal/limiter); nil with a backend.
+	table *limiter.Table
 
-	base   time.Time
-	seed   maphash.Seed
-	mask   uint64
-	shards []limShard
-
-	capMode     FailMode
 	backend     LimiterBackend
 	backendMode FailMode
-
-	// record, when set (by tests), is called with every admission's
-	// recorded offset from base, under the shard's lock.
-	record func(key string, at int64)
-}
-
-// limShard is one part of the in-process table. Entries are dense: idx
-// maps a key to its position in keys and ents, and to its slots in times
-// (exact mode, limit per entry) or counts (bucketed mode, nb per entry).
-// All fields are guarded by mu.
-type limShard struct {
-	mu     sync.Mutex
-	idx    map[string]int32
-	keys   []string
-	ents   []limEntry
-	times  []int64
-	counts []uint32
-
-	max    int   // key cap of the shard
-	cursor int   // next entry the sweep examines
-	hw     int64 // latest offset seen by the shard
-	floor  int64 // earliest offset a new key may be decided at
-
-	_ [64]byte // keep shards on separate cache lines
-}
-
-// limEntry is one key's state.
-type limEntry struct {
-	// seen is the latest instant the key was decided at (its clock).
-	seen int64
-	// head is, in exact mode, the ring position of the oldest admission in
-	// the window; in bucketed mode, the index of the newest bucket.
-	head int64
-	// n is the number of admissions in the window (exact) or in the live
-	// buckets (bucketed).
-	n int32
 }
 
 // NewLimiter returns a Limiter that admits at most limit events per key in
@@ -304,7 +235,7 @@ func NewLimiter(limit int, window time.Duration, opts ...LimiterOption) *Limiter
 	if window <= 0 {
 		panic("ginsession.NewLimiter expects window > 0")
 	}
-	if window > limWindowMax {
+	if window > limiter.MaxWindow {
 		panic("ginsession.NewLimiter expects window <= 2^62ns (146 years)")
 	}
 	cfg := limiterConfig{maxKeys: DefaultLimiterMaxKeys}
@@ -323,39 +254,12 @@ func NewLimiter(limit int, window time.Duration, opts ...LimiterOption) *Limiter
 
 	l := &Limiter{
 		limit:       limit,
-		window:      int64(window),
-		windowD:     window,
-		base:        time.Now(),
-		seed:        maphash.MakeSeed(),
-		capMode:     cfg.capMode,
+		window:      window,
 		backend:     cfg.backend,
 		backendMode: cfg.backendMode,
 	}
-	if l.backend != nil {
-		return l
-	}
-	if limit > LimiterExactMax {
-		k := int64(limBucketsMax)
-		for l.window%k != 0 {
-			k--
-		}
-		l.width = l.window / k
-		l.nb = int(k) + 1
-		l.shift = limFloorMod(l.base.UnixNano(), l.width)
-	}
-	n := limShardsMax
-	for n > 1 && n*limShardMinKeys > cfg.maxKeys {
-		n /= 2
-	}
-	l.mask = uint64(n - 1)
-	l.shards = make([]limShard, n)
-	perShard := (cfg.maxKeys + n - 1) / n
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.idx = make(map[string]int32)
-		s.max = perShard
-		s.hw = -limTimeMax
-		s.floor = -limTimeMax
+	if l.backend == nil {
+		l.table = limiter.New(limit, window, cfg.maxKeys, cfg.capMode == FailOpen)
 	}
 	return l
 }
@@ -364,19 +268,15 @@ func NewLimiter(limit int, window time.Duration, opts ...LimiterOption) *Limiter
 func (l *Limiter) Limit() int { return l.limit }
 
 // Window returns the Limiter's window.
-func (l *Limiter) Window() time.Duration { return l.windowD }
+func (l *Limiter) Window() time.Duration { return l.window }
 
 // Len returns the number of keys the in-process table tracks, including
 // idle keys not yet dropped. It is zero with a backend.
 func (l *Limiter) Len() int {
-	n := 0
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		n += len(s.ents)
-		s.mu.Unlock()
+	if l.table == nil {
+		return 0
 	}
-	return n
+	return l.table.Len()
 }
 
 // Allow is shorthand for AllowAt(key, time.Now()).
@@ -388,10 +288,10 @@ func (l *Limiter) Allow(key string) bool {
 // it if so. With the in-process table it does not allocate, except to
 // start tracking a new key.
 func (l *Limiter) AllowAt(key string, now time.Time) bool {
-	if l.backend != nil {
+	if l.table == nil {
 		return l.ReserveAt(key, now).Allowed
 	}
-	return l.decide(key, now, false).Allowed
+	return l.table.Allow(key, now)
 }
 
 // Reserve is shorthand for ReserveAt(key, time.Now()).
@@ -404,11 +304,11 @@ func (l *Limiter) Reserve(key string) Decision {
 // turned into the backend fail mode's decision; use ReserveAtContext to see
 // it.
 func (l *Limiter) ReserveAt(key string, now time.Time) Decision {
-	if l.backend != nil {
+	if l.table == nil {
 		d, _ := l.ReserveAtContext(context.Background(), key, now)
 		return d
 	}
-	return l.decide(key, now, true)
+	return l.table.Reserve(key, now)
 }
 
 // ReserveAtContext is ReserveAt for a backend that does I/O: ctx bounds
@@ -417,283 +317,15 @@ func (l *Limiter) ReserveAt(key string, now time.Time) Decision {
 // (WithBackendFailMode). With the in-process table it ignores ctx and
 // never fails.
 func (l *Limiter) ReserveAtContext(ctx context.Context, key string, now time.Time) (Decision, error) {
-	if l.backend == nil {
-		return l.decide(key, now, true), nil
+	if l.table != nil {
+		return l.table.Reserve(key, now), nil
 	}
-	d, err := l.backend.Admit(ctx, key, l.limit, l.windowD, now)
+	d, err := l.backend.Admit(ctx, key, l.limit, l.window, now)
 	if err == nil {
 		return d, nil
 	}
 	if l.backendMode == FailOpen {
 		return Decision{Allowed: true}, &LimiterError{Err: err, Allowed: true}
 	}
-	return Decision{RetryAfter: limBackendRetry, ResetAfter: limBackendRetry}, &LimiterError{Err: err}
-}
-
-// offset returns now as nanoseconds from l.base, within ±limTimeMax. It
-// uses the monotonic clock readings when both times have one.
-func (l *Limiter) offset(now time.Time) int64 {
-	t := int64(now.Sub(l.base))
-	return min(max(t, -limTimeMax), limTimeMax)
-}
-
-// decide runs the in-process policy for key at now. Without detail, only
-// Allowed is set.
-func (l *Limiter) decide(key string, now time.Time, detail bool) Decision {
-	t := l.offset(now)
-	s := &l.shards[maphash.String(l.seed, key)&l.mask]
-	s.mu.Lock()
-	d := l.decideLocked(s, key, t, detail)
-	s.mu.Unlock()
-	return d
-}
-
-// decideLocked requires s.mu held.
-func (l *Limiter) decideLocked(s *limShard, key string, t int64, detail bool) Decision {
-	s.hw = max(s.hw, t)
-	l.sweepLocked(s, limSweepPerOp)
-	i, ok := s.idx[key]
-	if !ok {
-		if len(s.ents) >= s.max && !l.reclaimLocked(s) {
-			if l.capMode == FailOpen {
-				return Decision{Allowed: true, Remaining: l.limit - 1, ResetAfter: l.windowD}
-			}
-			return Decision{RetryAfter: l.windowD, ResetAfter: l.windowD}
-		}
-		i = l.insertLocked(s, key)
-	}
-	e := &s.ents[i]
-	c := max(t, e.seen)
-	e.seen = c
-	if l.nb == 0 {
-		return l.decideExact(s, e, int(i), key, t, c, detail)
-	}
-	return l.decideBucketed(s, e, int(i), key, t, c, detail)
-}
-
-// decideExact decides at the key's clock c (t is the caller's now) from
-// the ring of admission times. It requires s.mu held.
-func (l *Limiter) decideExact(s *limShard, e *limEntry, i int, key string, t, c int64, detail bool) Decision {
-	lim := l.limit
-	ring := s.times[i*lim : i*lim+lim]
-	cut := c - l.window
-	for e.n > 0 && ring[e.head] <= cut {
-		e.head++
-		if e.head == int64(lim) {
-			e.head = 0
-		}
-		e.n--
-	}
-	if int(e.n) >= lim {
-		if !detail {
-			return Decision{}
-		}
-		wait := time.Duration(ring[e.head] + l.window - t)
-		return Decision{RetryAfter: wait, ResetAfter: wait}
-	}
-	pos := int(e.head) + int(e.n)
-	if pos >= lim {
-		pos -= lim
-	}
-	ring[pos] = c
-	e.n++
-	if l.record != nil {
-		l.record(key, c)
-	}
-	d := Decision{Allowed: true}
-	if detail {
-		d.Remaining = lim - int(e.n)
-		d.ResetAfter = time.Duration(ring[e.head] + l.window - t)
-	}
-	return d
-}
-
-// decideBucketed decides at the key's clock c (t is the caller's now) from
-// the bucket counts. It requires s.mu held.
-func (l *Limiter) decideBucketed(s *limShard, e *limEntry, i int, key string, t, c int64, detail bool) Decision {
-	nb := l.nb
-	cnt := s.counts[i*nb : i*nb+nb]
-	b := limFloorDiv(c+l.shift, l.width)
-	switch {
-	case e.n == 0:
-		e.head = b
-	case b > e.head:
-		if b-e.head >= int64(nb) {
-			clear(cnt)
-			e.n = 0
-		} else {
-			slot := limMod(e.head, nb)
-			for range b - e.head {
-				if slot++; slot == nb {
-					slot = 0
-				}
-				e.n -= int32(cnt[slot])
-				cnt[slot] = 0
-			}
-		}
-		e.head = b
-	}
-	if int(e.n) >= l.limit {
-		if !detail {
-			return Decision{}
-		}
-		wait := time.Duration(l.bucketStart(l.oldestBucket(cnt, e.head)) - t)
-		return Decision{RetryAfter: wait, ResetAfter: wait}
-	}
-	cnt[limMod(b, nb)]++
-	e.n++
-	if l.record != nil {
-		l.record(key, c)
-	}
-	d := Decision{Allowed: true}
-	if detail {
-		d.Remaining = l.limit - int(e.n)
-		d.ResetAfter = time.Duration(l.bucketStart(l.oldestBucket(cnt, e.head)) - t)
-	}
-	return d
-}
-
-// oldestBucket returns the index of the bucket at whose start the oldest
-// non-empty live bucket leaves the window: that bucket's index plus nb.
-// The live buckets are head-nb+1 … head and at least one is non-empty.
-func (l *Limiter) oldestBucket(cnt []uint32, head int64) int64 {
-	slot := limMod(head+1, l.nb) // slot of bucket head-nb+1
-	for k := range int64(l.nb) - 1 {
-		if cnt[slot] != 0 {
-			return head + 1 + k
-		}
-		if slot++; slot == l.nb {
-			slot = 0
-		}
-	}
-	return head + int64(l.nb)
-}
-
-// bucketStart returns the offset at which bucket j starts.
-func (l *Limiter) bucketStart(j int64) int64 { return j*l.width - l.shift }
-
-// insertLocked starts tracking key and returns its index. The new entry's
-// clock starts at the shard's floor. The key is copied, so that a key cut
-// from a larger string (such as a header) does not keep it alive. It
-// requires s.mu held.
-func (l *Limiter) insertLocked(s *limShard, key string) int32 {
-	key = strings.Clone(key)
-	i := int32(len(s.ents))
-	s.ents = append(s.ents, limEntry{seen: s.floor})
-	s.keys = append(s.keys, key)
-	if l.nb == 0 {
-		s.times = append(s.times, make([]int64, l.limit)...)
-	} else {
-		s.counts = append(s.counts, make([]uint32, l.nb)...)
-	}
-	s.idx[key] = i
-	return i
-}
-
-// sweepLocked examines up to n entries from the cursor and drops those
-// idle for a full window by the shard's latest time. A dropped key's
-// admissions all lie a window or more before hw; the shard's floor keeps
-// its successor from being decided earlier than one window after its last
-// event. It reports whether it dropped any. It requires s.mu held.
-func (l *Limiter) sweepLocked(s *limShard, n int) bool {
-	dropped := false
-	for ; n > 0 && len(s.ents) > 0; n-- {
-		if s.cursor >= len(s.ents) {
-			s.cursor = 0
-			l.compactLocked(s)
-		}
-		e := &s.ents[s.cursor]
-		if e.seen <= s.hw-l.window {
-			s.floor = max(s.floor, e.seen+l.window)
-			l.removeLocked(s, s.cursor)
-			dropped = true
-			continue
-		}
-		s.cursor++
-	}
-	return dropped
-}
-
-// reclaimLocked looks for an idle entry to drop when the shard is full.
-// It requires s.mu held.
-func (l *Limiter) reclaimLocked(s *limShard) bool {
-	for range limSweepAtCap / limSweepPerOp {
-		if l.sweepLocked(s, limSweepPerOp) {
-			return true
-		}
-	}
-	return false
-}
-
-// removeLocked drops entry i by moving the last entry into its place.
-// It requires s.mu held.
-func (l *Limiter) removeLocked(s *limShard, i int) {
-	last := len(s.ents) - 1
-	delete(s.idx, s.keys[i])
-	if i != last {
-		s.ents[i] = s.ents[last]
-		s.keys[i] = s.keys[last]
-		s.idx[s.keys[i]] = int32(i)
-		if l.nb == 0 {
-			copy(s.times[i*l.limit:(i+1)*l.limit], s.times[last*l.limit:])
-		} else {
-			copy(s.counts[i*l.nb:(i+1)*l.nb], s.counts[last*l.nb:])
-		}
-	}
-	s.keys[last] = ""
-	s.ents = s.ents[:last]
-	s.keys = s.keys[:last]
-	if l.nb == 0 {
-		s.times = s.times[:last*l.limit]
-	} else {
-		s.counts = s.counts[:last*l.nb]
-	}
-}
-
-// compactLocked shrinks the shard's tables, map included (Go maps never
-// shrink), when they are mostly empty, as after a flood of distinct keys.
-// It runs once per sweep pass. It requires s.mu held.
-func (l *Limiter) compactLocked(s *limShard) {
-	if cap(s.ents) < limCompactMin || len(s.ents) > cap(s.ents)/4 {
-		return
-	}
-	n := len(s.ents)
-	s.ents = append(make([]limEntry, 0, 2*n), s.ents...)
-	s.keys = append(make([]string, 0, 2*n), s.keys...)
-	if l.nb == 0 {
-		s.times = append(make([]int64, 0, 2*n*l.limit), s.times...)
-	} else {
-		s.counts = append(make([]uint32, 0, 2*n*l.nb), s.counts...)
-	}
-	s.idx = make(map[string]int32, 2*n)
-	for i, k := range s.keys {
-		s.idx[k] = int32(i)
-	}
-}
-
-// limFloorDiv returns ⌊a/b⌋ for b > 0.
-func limFloorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b < 0 {
-		q--
-	}
-	return q
-}
-
-// limFloorMod returns a mod b in [0, b) for b > 0.
-func limFloorMod(a, b int64) int64 {
-	m := a % b
-	if m < 0 {
-		m += b
-	}
-	return m
-}
-
-// limMod returns j mod n in [0, n) for n > 0.
-func limMod(j int64, n int) int {
-	m := int(j % int64(n))
-	if m < 0 {
-		m += n
-	}
-	return m
+	return Decision{RetryAfter: limiterBackendRetry, ResetAfter: limiterBackendRetry}, &LimiterError{Err: err}
 }

@@ -94,14 +94,14 @@ func RateLimit(l *Limiter, opts ...RateLimitOption) gin.HandlerFunc {
 	if cfg.key == nil {
 		panic("ginsession.RateLimit: WithRateLimitKey expects a non-nil function")
 	}
-	name, ok := rlQuote(cfg.policy)
+	name, ok := quoteString(cfg.policy)
 	if !ok {
 		panic(fmt.Sprintf("ginsession.RateLimit: WithRateLimitPolicy(%q) expects a non-empty printable ASCII name", cfg.policy))
 	}
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
-	policy := fmt.Sprintf("%s;q=%d;w=%d", name, l.Limit(), rlSeconds(l.Window()))
+	policy := fmt.Sprintf("%s;q=%d;w=%d", name, l.Limit(), ceilSeconds(l.Window()))
 	prefix := name + ";r="
 
 	return func(c *gin.Context) {
@@ -117,11 +117,11 @@ func RateLimit(l *Limiter, opts ...RateLimitOption) gin.HandlerFunc {
 		}
 		h.Set("RateLimit-Policy", policy)
 		if d.Allowed {
-			h.Set("RateLimit", rlValue(prefix, d.Remaining, rlSeconds(d.ResetAfter)))
+			h.Set("RateLimit", rateLimitValue(prefix, d.Remaining, ceilSeconds(d.ResetAfter)))
 			return
 		}
-		secs := rlSeconds(d.RetryAfter)
-		h.Set("RateLimit", rlValue(prefix, 0, secs))
+		secs := ceilSeconds(d.RetryAfter)
+		h.Set("RateLimit", rateLimitValue(prefix, 0, secs))
 		h.Set("Retry-After", strconv.FormatInt(secs, 10))
 		c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"error": "too many requests"})
 	}
@@ -149,13 +149,14 @@ func ClientIPKey(c *gin.Context) string {
 	}
 }
 
-// rlSeconds returns d in whole seconds, rounded up, at least 1.
-func rlSeconds(d time.Duration) int64 {
+// ceilSeconds returns d in whole seconds, rounded up, at least 1.
+func ceilSeconds(d time.Duration) int64 {
 	return max(1, int64((d+time.Second-1)/time.Second))
 }
 
-// rlValue formats a RateLimit field value from its precomputed prefix.
-func rlValue(prefix string, remaining int, secs int64) string {
+// rateLimitValue formats a RateLimit header field value from its
+// precomputed prefix.
+func rateLimitValue(prefix string, remaining int, secs int64) string {
 	var buf [96]byte
 	b := append(buf[:0], prefix...)
 	b = strconv.AppendInt(b, int64(remaining), 10)
@@ -164,9 +165,9 @@ func rlValue(prefix string, remaining int, secs int64) string {
 	return string(b)
 }
 
-// rlQuote returns name as a structured-field String (RFC 8941), reporting
+// quoteString returns name as a structured-field String (RFC 8941), reporting
 // false if it is empty or not printable ASCII.
-func rlQuote(name string) (string, bool) {
+func quoteString(name string) (string, bool) {
 	if name == "" {
 		return "", false
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,25 +16,8 @@ import (
 
 	"github.com/securestack/ginsession"
 	"github.com/securestack/ginsession/stores"
+	"github.com/securestack/ginsession/stores/storetest"
 )
-
-// rlClock is a settable clock for the middleware tests.
-type rlClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *rlClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *rlClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // rlStart is the instant the middleware tests start at.
 var rlStart = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -64,7 +46,7 @@ func rlDo(r http.Handler, remoteAddr string, headers ...string) *httptest.Respon
 }
 
 func TestRateLimitResponses(t *testing.T) {
-	clock := &rlClock{now: rlStart}
+	clock := storetest.NewClock(rlStart)
 	l := ginsession.NewLimiter(2, time.Minute)
 	r := rlRouter(t, ginsession.RateLimit(l, ginsession.WithRateLimitClock(clock.Now)))
 

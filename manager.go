@@ -30,6 +30,7 @@ type Manager struct {
 	ownsStore bool
 	cfg       config
 	now       func() time.Time
+	loc       *time.Location // of the clock, for the times of Sessions
 	hash      hasher
 	cookie    cookieCodec
 	// inContext is set when the store can update from an item read
@@ -72,7 +73,7 @@ func NewManager(store stores.Store, opts ...Option) *Manager {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	m := &Manager{store: store, cfg: cfg, now: cfg.now, hash: newHasher(cfg.hashKey)}
+	m := &Manager{store: store, cfg: cfg, now: cfg.now, loc: cfg.now().Location(), hash: newHasher(cfg.hashKey)}
 	if store == nil {
 		m.store = memory.New(memory.WithClock(cfg.now))
 		m.ownsStore = true
@@ -126,9 +127,15 @@ func (m *Manager) Stats() Stats {
 }
 
 // idleDeadline returns the idle deadline of a session active at now.
-// It is a full idle timeout away, but never past the absolute deadline abs.
-func (m *Manager) idleDeadline(now, abs time.Time) time.Time {
-	return minTime(now.Add(m.cfg.idle), abs)
+// It is a full idle timeout away, but never past the absolute deadline abs
+// (Unix nanoseconds).
+func (m *Manager) idleDeadline(now time.Time, abs int64) time.Time {
+	return minTime(now.Add(m.cfg.idle), time.Unix(0, abs))
+}
+
+// alive reports whether rec is before its absolute deadline at now.
+func alive(rec *stores.Record, now time.Time) bool {
+	return now.UnixNano() < rec.AbsoluteExpiry
 }
 
 // CreateSession creates a session for userID (which may be empty for an
@@ -161,15 +168,15 @@ func (m *Manager) create(ctx context.Context, userID string, data map[string]any
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: create session: %w", err)
 	}
-	now := m.now().Round(0)
+	now := m.now()
 	rec := &stores.Record{
 		Kind:           stores.KindSession,
 		UserID:         userID,
 		Handle:         uuid.NewString(),
 		Data:           clean,
-		CreatedAt:      now,
-		AbsoluteExpiry: now.Add(m.cfg.absolute),
-		RenewedAt:      now,
+		CreatedAt:      now.UnixNano(),
+		AbsoluteExpiry: now.Add(m.cfg.absolute).UnixNano(),
+		RenewedAt:      now.UnixNano(),
 		Persistent:     persistent,
 	}
 	_, _ = rand.Read(rec.Secret[:]) // crypto/rand.Read never returns an error
@@ -178,7 +185,7 @@ func (m *Manager) create(ctx context.Context, userID string, data map[string]any
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: create session: %w", err)
 	}
-	return newSession(id, key, stores.Item{Record: rec, ExpiresAt: exp}), nil
+	return m.session(id, key, stores.Item{Record: rec, ExpiresAt: exp}), nil
 }
 
 // add stores rec under a fresh ID, registered in its user's index first,
@@ -196,7 +203,7 @@ func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Ti
 			var err error
 			n, err = m.register(ctx, rec.UserID, stores.SessionRef{
 				Key: key, Handle: rec.Handle, CreatedAt: rec.CreatedAt,
-				ExpiresAt: expiresAt, AbsoluteExpiry: rec.AbsoluteExpiry,
+				ExpiresAt: expiresAt.UnixNano(), AbsoluteExpiry: rec.AbsoluteExpiry,
 			})
 			if err != nil {
 				return "", stores.Key{}, err
@@ -268,14 +275,14 @@ func (m *Manager) load(ctx context.Context, id string, now time.Time) (*Session,
 	if item.Record.Kind != stores.KindSession {
 		return nil, ErrNotFound // a tombstone
 	}
-	if !now.Before(item.Record.AbsoluteExpiry) {
+	if !alive(item.Record, now) {
 		// Past its absolute deadline: gone. The store expires it soon
 		// anyway, so removing it here is only tidying and its failure is
 		// not reported.
 		_ = m.store.Delete(ctx, key)
 		return nil, ErrNotFound
 	}
-	s := newSession(id, key, item)
+	s := m.session(id, key, item)
 	s.forwarded = forwarded
 	return s, nil
 }
@@ -327,7 +334,7 @@ func (m *Manager) resume(ctx context.Context, id string, now time.Time) (*Sessio
 		}
 		return r, nil
 	}
-	next := m.idleDeadline(now, s.AbsoluteExpiresAt)
+	next := m.idleDeadline(now, s.AbsoluteExpiresAt.UnixNano())
 	if next.Sub(s.item.ExpiresAt) < max(m.cfg.refresh, 1) {
 		return s, nil
 	}
@@ -460,7 +467,7 @@ func (m *Manager) updateKey(ctx context.Context, key stores.Key, from *stores.It
 				return nil, time.Time{}, errGone
 			}
 			now := m.now()
-			if !now.Before(cur.Record.AbsoluteExpiry) {
+			if !alive(cur.Record, now) {
 				return nil, time.Time{}, errExpired
 			}
 			next := change(cur.Record)
@@ -475,7 +482,7 @@ func (m *Manager) updateKey(ctx context.Context, key stores.Key, from *stores.It
 		if err != nil {
 			return nil, m.storeErr("update session", err)
 		}
-		return newSession("", key, written), nil
+		return m.session("", key, written), nil
 	}
 	return nil, ErrNotFound
 }
@@ -573,7 +580,7 @@ func (m *Manager) RefreshSession(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return m.storeErr("refresh session", m.store.Touch(ctx, s.key, m.idleDeadline(now, s.AbsoluteExpiresAt)))
+	return m.storeErr("refresh session", m.store.Touch(ctx, s.key, m.idleDeadline(now, s.AbsoluteExpiresAt.UnixNano())))
 }
 
 // RotateSession replaces the session's ID with a fresh one and returns the
@@ -648,26 +655,26 @@ func (m *Manager) rotate(ctx context.Context, key stores.Key, from *stores.Item,
 // both of which are handled.
 func (m *Manager) rotateFrom(ctx context.Context, oldKey stores.Key, cur stores.Item) (*Session, error) {
 	rec := cur.Record
-	now := m.now().Round(0)
-	if !now.Before(rec.AbsoluteExpiry) {
+	now := m.now()
+	if !alive(rec, now) {
 		return nil, ErrNotFound
 	}
 	newID := newID()
 	newKey := m.hash.key(newID)
 	next := *rec
-	next.RenewedAt = now
+	next.RenewedAt = now.UnixNano()
 	next.Forwards = nil
 	for _, f := range rec.Forwards {
-		if now.Before(f.Until) {
+		if now.UnixNano() < f.Until {
 			next.Forwards = append(next.Forwards, f)
 		}
 	}
 	var stub *stores.Record
 	var stubExp time.Time
 	if m.cfg.grace > 0 {
-		stubExp = minTime(now.Add(m.cfg.grace), rec.AbsoluteExpiry)
+		stubExp = minTime(now.Add(m.cfg.grace), time.Unix(0, rec.AbsoluteExpiry))
 		stub = &stores.Record{Kind: stores.KindForward, UserID: rec.UserID, AbsoluteExpiry: rec.AbsoluteExpiry, Successor: newKey}
-		next.Forwards = append(next.Forwards, stores.Forward{Key: oldKey, Until: stubExp})
+		next.Forwards = append(next.Forwards, stores.Forward{Key: oldKey, Until: stubExp.UnixNano()})
 	}
 	exp := m.idleDeadline(now, next.AbsoluteExpiry)
 
@@ -758,7 +765,7 @@ func (m *Manager) rotateFrom(ctx context.Context, oldKey stores.Key, cur stores.
 	if rec.UserID != "" {
 		_ = m.commitPending(ctx, rec.UserID, rec.Handle, newKey, exp)
 	}
-	return newSession(newID, newKey, stores.Item{Record: &next, ExpiresAt: exp}), nil
+	return m.session(newID, newKey, stores.Item{Record: &next, ExpiresAt: exp}), nil
 }
 
 // limit applies the creation limiter, if any, to key.

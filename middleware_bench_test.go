@@ -151,17 +151,22 @@ func BenchmarkMiddlewareMemcached(b *testing.B) {
 	}
 }
 
-// BenchmarkLogin measures a request without a cookie whose handler logs in:
-// as one user again and again (its index at the per-user cap), as a new
-// user each time, and anonymously (no user index).
+// BenchmarkLogin measures a request whose handler logs in: as a new user
+// each time; as one user again and again without a cookie (at steady state
+// its index is at the per-user cap, so each login also ends the oldest
+// session); as a returning user carrying the previous login's cookie
+// (Login replaces that session: one live session at steady state); and
+// anonymously (no user index).
 func BenchmarkLogin(b *testing.B) {
 	for _, bc := range []struct {
-		name string
-		user func(i int) string
+		name      string
+		user      func(i int) string
+		returning bool
 	}{
-		{"SameUser", func(int) string { return "alice" }},
-		{"NewUser", func(i int) string { return "user" + strconv.Itoa(i) }},
-		{"Anonymous", func(int) string { return "" }},
+		{"NewUser", func(i int) string { return "user" + strconv.Itoa(i) }, false},
+		{"SameUserAtCap", func(int) string { return "alice" }, false},
+		{"Returning", func(int) string { return "alice" }, true},
+		{"Anonymous", func(int) string { return "" }, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			_, r := benchEngine(b, nil)
@@ -174,9 +179,31 @@ func BenchmarkLogin(b *testing.B) {
 				}
 				c.Status(http.StatusNoContent)
 			})
+			login := func(cookie string) string {
+				req := httptest.NewRequest(http.MethodPost, "/login", nil)
+				if cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
+				w := httptest.NewRecorder()
+				r.ServeHTTP(w, req)
+				if w.Code != http.StatusNoContent {
+					b.Fatalf("login: %d", w.Code)
+				}
+				if !bc.returning {
+					return ""
+				}
+				v, _, _ := strings.Cut(w.Header().Get("Set-Cookie"), ";")
+				return v
+			}
+			cookie := ""
+			if bc.name == "SameUserAtCap" {
+				for range ginsession.DefaultMaxSessionsPerUser {
+					login("")
+				}
+			}
 			b.ReportAllocs()
 			for b.Loop() {
-				r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/login", nil))
+				cookie = login(cookie)
 			}
 		})
 	}

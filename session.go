@@ -169,19 +169,22 @@ func (s *Session) csrfSecret() [stores.SecretSize]byte {
 	return s.item.Record.Secret
 }
 
-func newSession(id string, key stores.Key, item stores.Item) *Session {
+// session returns the Session of item, stored under key, with the given
+// ID. Its times are in the location of the Manager's clock.
+func (m *Manager) session(id string, key stores.Key, item stores.Item) *Session {
 	rec := item.Record
+	abs := time.Unix(0, rec.AbsoluteExpiry).In(m.loc)
 	return &Session{
 		ID:                id,
 		Handle:            rec.Handle,
 		UserID:            rec.UserID,
 		Data:              rec.Data,
-		CreatedAt:         rec.CreatedAt,
-		ExpiresAt:         minTime(item.ExpiresAt, rec.AbsoluteExpiry),
-		AbsoluteExpiresAt: rec.AbsoluteExpiry,
+		CreatedAt:         time.Unix(0, rec.CreatedAt).In(m.loc),
+		ExpiresAt:         minTime(item.ExpiresAt.In(m.loc), abs),
+		AbsoluteExpiresAt: abs,
 		Persistent:        rec.Persistent,
 		key:               key,
-		renewedAt:         rec.RenewedAt,
+		renewedAt:         time.Unix(0, rec.RenewedAt).In(m.loc),
 		item:              item,
 	}
 }

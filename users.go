@@ -64,14 +64,12 @@ func (m *Manager) userKey(userID string) stores.Key {
 func (m *Manager) indexRecord(userID string, refs []stores.SessionRef) *stores.Record {
 	rec := &stores.Record{Kind: stores.KindIndex, UserID: userID, Sessions: refs}
 	for _, r := range refs {
-		if r.AbsoluteExpiry.After(rec.AbsoluteExpiry) {
-			rec.AbsoluteExpiry = r.AbsoluteExpiry
-		}
+		rec.AbsoluteExpiry = max(rec.AbsoluteExpiry, r.AbsoluteExpiry)
 	}
 	if len(refs) == 0 {
 		// An empty index lingers briefly, which tells a rotation in
 		// flight that its entry was taken (see addPending).
-		rec.AbsoluteExpiry = m.now().Add(tombstoneTTL)
+		rec.AbsoluteExpiry = m.now().Add(tombstoneTTL).UnixNano()
 	}
 	return rec
 }
@@ -88,7 +86,7 @@ func (m *Manager) updateIndex(ctx context.Context, userID string, change func(no
 			return nil, time.Time{}, err
 		}
 		next := m.indexRecord(userID, refs)
-		return next, next.AbsoluteExpiry, nil
+		return next, time.Unix(0, next.AbsoluteExpiry), nil
 	})
 }
 
@@ -98,7 +96,7 @@ func (m *Manager) register(ctx context.Context, userID string, ref stores.Sessio
 	// Most logins find no index (a user with no live session): try to
 	// create it first, which on memcached is one command.
 	rec := m.indexRecord(userID, []stores.SessionRef{ref})
-	err := m.store.Add(ctx, m.userKey(userID), rec, rec.AbsoluteExpiry)
+	err := m.store.Add(ctx, m.userKey(userID), rec, time.Unix(0, rec.AbsoluteExpiry))
 	if !errors.Is(err, stores.ErrExists) {
 		return 1, err
 	}
@@ -107,7 +105,7 @@ func (m *Manager) register(ctx context.Context, userID string, ref stores.Sessio
 		err := m.updateIndex(ctx, userID, func(now time.Time, cur []stores.SessionRef) ([]stores.SessionRef, error) {
 			refs := make([]stores.SessionRef, 0, len(cur)+1)
 			for _, r := range cur {
-				if now.Before(r.AbsoluteExpiry) {
+				if now.UnixNano() < r.AbsoluteExpiry {
 					refs = append(refs, r)
 				}
 			}
@@ -119,7 +117,7 @@ func (m *Manager) register(ctx context.Context, userID string, ref stores.Sessio
 			return n, err
 		}
 		// The index expired or was removed since the Add: create it.
-		err = m.store.Add(ctx, m.userKey(userID), rec, rec.AbsoluteExpiry)
+		err = m.store.Add(ctx, m.userKey(userID), rec, time.Unix(0, rec.AbsoluteExpiry))
 		if !errors.Is(err, stores.ErrExists) {
 			return 1, err
 		}
@@ -140,7 +138,7 @@ func (m *Manager) enforceCap(ctx context.Context, userID string, keep stores.Key
 	now := m.now()
 	dead := map[stores.Key]bool{}
 	for _, r := range item.Record.Sessions {
-		if r.Key == keep || now.Before(r.ExpiresAt) {
+		if r.Key == keep || now.UnixNano() < r.ExpiresAt {
 			continue // live unless deleted, and deletions remove their entry
 		}
 		_, alive, err := m.refInfo(ctx, r, now)
@@ -156,7 +154,7 @@ func (m *Manager) enforceCap(ctx context.Context, userID string, keep stores.Key
 		victims = victims[:0]
 		refs := make([]stores.SessionRef, 0, len(cur))
 		for _, r := range cur {
-			if !dead[r.Key] && now.Before(r.AbsoluteExpiry) {
+			if !dead[r.Key] && now.UnixNano() < r.AbsoluteExpiry {
 				refs = append(refs, r)
 			}
 		}
@@ -199,20 +197,21 @@ func (m *Manager) refInfo(ctx context.Context, r stores.SessionRef, now time.Tim
 			return SessionInfo{}, false, err
 		}
 		rec := it.Record
-		if rec.Kind != stores.KindSession || rec.Handle != r.Handle || !now.Before(rec.AbsoluteExpiry) {
+		if rec.Kind != stores.KindSession || rec.Handle != r.Handle || !alive(rec, now) {
 			continue
 		}
-		exp := minTime(it.ExpiresAt, rec.AbsoluteExpiry)
+		created, abs := time.Unix(0, rec.CreatedAt).In(m.loc), time.Unix(0, rec.AbsoluteExpiry).In(m.loc)
+		exp := minTime(it.ExpiresAt.In(m.loc), abs)
 		seen := exp.Add(-m.cfg.idle)
-		if seen.Before(rec.CreatedAt) {
-			seen = rec.CreatedAt
+		if seen.Before(created) {
+			seen = created
 		}
 		return SessionInfo{
 			Handle:            rec.Handle,
-			CreatedAt:         rec.CreatedAt,
+			CreatedAt:         created,
 			LastSeen:          seen,
 			ExpiresAt:         exp,
-			AbsoluteExpiresAt: rec.AbsoluteExpiry,
+			AbsoluteExpiresAt: abs,
 		}, true, nil
 	}
 	return SessionInfo{}, false, nil
@@ -355,7 +354,7 @@ func (m *Manager) dropPending(ctx context.Context, userID, handle string, key st
 // handle, once the rotation to it has retired the old key.
 func (m *Manager) commitPending(ctx context.Context, userID, handle string, newKey stores.Key, expiresAt time.Time) error {
 	return m.editRef(ctx, userID, handle, func(r *stores.SessionRef) {
-		r.Key, r.ExpiresAt = newKey, expiresAt
+		r.Key, r.ExpiresAt = newKey, expiresAt.UnixNano()
 		r.Pending = slices.DeleteFunc(slices.Clone(r.Pending), func(k stores.Key) bool { return k == newKey })
 		if len(r.Pending) == 0 {
 			r.Pending = nil
@@ -399,7 +398,7 @@ func (m *Manager) ListUserSessions(ctx context.Context, userID string) ([]Sessio
 	var out []SessionInfo
 	dead := map[stores.Key]bool{}
 	for _, r := range item.Record.Sessions {
-		if !now.Before(r.AbsoluteExpiry) {
+		if now.UnixNano() >= r.AbsoluteExpiry {
 			continue
 		}
 		info, alive, err := m.refInfo(ctx, r, now)
@@ -417,7 +416,7 @@ func (m *Manager) ListUserSessions(ctx context.Context, userID string) ([]Sessio
 		// recorded idle deadline: an entry whose session is not stored
 		// yet (a creation in progress) is younger than that. Tidying
 		// only: a failure leaves entries that the next listing drops.
-		_, _ = m.takeRefs(ctx, userID, func(r stores.SessionRef) bool { return dead[r.Key] && now.After(r.ExpiresAt) })
+		_, _ = m.takeRefs(ctx, userID, func(r stores.SessionRef) bool { return dead[r.Key] && now.UnixNano() > r.ExpiresAt })
 	}
 	return out, nil
 }

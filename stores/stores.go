@@ -106,7 +106,9 @@ const SecretSize = 16
 
 // Record is what a store keeps under a key: a session, a forwarding stub,
 // a user's index or a tombstone, as Kind says. Each kind uses the fields
-// its doc names; the others are zero.
+// its doc names; the others are zero. Its times are Unix nanoseconds,
+// which keeps a record small and free of pointers the garbage collector
+// would scan: the memory store holds millions of them.
 //
 // A Record is immutable once handed to a store: stores may share one
 // Record between concurrent readers without copying, and writers build a
@@ -115,6 +117,15 @@ const SecretSize = 16
 type Record struct {
 	// Kind tells which of the four roles the record plays.
 	Kind Kind
+
+	// Persistent records that the session's cookie outlives the browser
+	// session ("remember me"), so that rotations keep the choice.
+	Persistent bool
+
+	// Secret is a random value of the session that its rotations keep;
+	// the Manager derives the session's CSRF token from it. All zero in
+	// records written before it existed.
+	Secret [SecretSize]byte
 
 	// UserID is the application's identifier of the session's user. It
 	// may be empty for anonymous sessions.
@@ -127,25 +138,18 @@ type Record struct {
 	// Data is the session's key-value data. Treat it as read-only.
 	Data map[string]any
 
-	// CreatedAt is when the session was first created. Rotation keeps it.
-	CreatedAt time.Time
+	// CreatedAt is when the session was first created, in Unix
+	// nanoseconds. Rotation keeps it.
+	CreatedAt int64
 
 	// AbsoluteExpiry is the deadline after which the session is dead
-	// whatever its activity. Rotation and refresh never move it.
-	AbsoluteExpiry time.Time
+	// whatever its activity, in Unix nanoseconds. Rotation and refresh
+	// never move it.
+	AbsoluteExpiry int64
 
 	// RenewedAt is when the session's ID was last issued (creation or
-	// rotation).
-	RenewedAt time.Time
-
-	// Secret is a random value of the session that its rotations keep;
-	// the Manager derives the session's CSRF token from it. All zero in
-	// records written before it existed.
-	Secret [SecretSize]byte
-
-	// Persistent records that the session's cookie outlives the browser
-	// session ("remember me"), so that rotations keep the choice.
-	Persistent bool
+	// rotation), in Unix nanoseconds.
+	RenewedAt int64
 
 	// Successor is, in a KindForward stub, the key the session moved to.
 	Successor Key
@@ -163,8 +167,8 @@ type Record struct {
 
 // Forward is one entry of Record.Forwards.
 type Forward struct {
-	Key   Key       // the stub's key
-	Until time.Time // when the stub expires
+	Key   Key   // the stub's key
+	Until int64 // when the stub expires, in Unix nanoseconds
 }
 
 // SessionRef is one entry of a user's index record.
@@ -177,14 +181,15 @@ type SessionRef struct {
 	Pending []Key
 	// Handle is the session's public handle.
 	Handle string
-	// CreatedAt is when the session was created.
-	CreatedAt time.Time
+	// CreatedAt is when the session was created, in Unix nanoseconds.
+	CreatedAt int64
 	// ExpiresAt is the session's idle deadline as last written to the
-	// index (at creation or rotation): the session lives at least until
-	// then unless it is deleted.
-	ExpiresAt time.Time
-	// AbsoluteExpiry is when the session ends at the latest.
-	AbsoluteExpiry time.Time
+	// index (at creation or rotation), in Unix nanoseconds: the session
+	// lives at least until then unless it is deleted.
+	ExpiresAt int64
+	// AbsoluteExpiry is when the session ends at the latest, in Unix
+	// nanoseconds.
+	AbsoluteExpiry int64
 }
 
 // Item is what Get returns: a shared, read-only Record and what the store

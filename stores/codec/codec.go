@@ -31,20 +31,21 @@ import (
 //	byte    Kind
 //	string  UserID
 //	string  Handle
-//	time    CreatedAt
-//	time    AbsoluteExpiry
-//	time    RenewedAt
+//	varint  CreatedAt
+//	varint  AbsoluteExpiry
+//	varint  RenewedAt
 //	byte    flags: 1 Persistent, 2 Secret follows, 4 Successor follows
 //	[16]    Secret, if flagged
 //	[32]    Successor, if flagged
-//	list    Forwards: per entry the 32 bytes of Key and time Until
+//	list    Forwards: per entry the 32 bytes of Key and varint Until
 //	list    Sessions: per entry the 32 bytes of Key, a list of 32-byte
-//	        Pending keys, string Handle, time CreatedAt, time ExpiresAt,
-//	        time AbsoluteExpiry
+//	        Pending keys, string Handle, varints CreatedAt, ExpiresAt and
+//	        AbsoluteExpiry
 //	map     Data
 //
-// where varint is zigzag (encoding/binary.AppendVarint), a string is a
-// uvarint length and the bytes, a time is a varint of Unix seconds, a
+// where varint is zigzag (encoding/binary.AppendVarint) and the record's
+// times are Unix nanoseconds, a string is a uvarint length and the bytes,
+// a time (a time.Time in Data) is a varint of Unix seconds, a
 // uvarint of nanoseconds<<2 | zone kind (0 UTC, 1 Local, 2 fixed) and, for
 // kinds 1 and 2, a varint zone offset in seconds and a string zone name.
 // Collections (list, map) carry a uvarint of their length plus one, zero
@@ -52,8 +53,9 @@ import (
 // tag byte and a payload; see the tag constants.
 //
 // Version 1 had no Kind, flags, Secret, Persistent, Forwards, Pending or
-// ExpiresAt, and a successor byte (0, or 1 and the key) where the flags
-// are; Decode derives the kind of a version 1 record from its fields.
+// ExpiresAt, wrote the record's times as times, and had a successor byte
+// (0, or 1 and the key) where the flags are; Decode derives the kind of a
+// version 1 record from its fields.
 const Version = 2
 
 // version1 is the first format, still decoded.
@@ -123,9 +125,9 @@ func Append(buf []byte, rec *stores.Record, expiresAt, writtenAt int64) ([]byte,
 	buf = append(buf, byte(rec.Kind))
 	buf = appendString(buf, rec.UserID)
 	buf = appendString(buf, rec.Handle)
-	buf = appendTime(buf, rec.CreatedAt)
-	buf = appendTime(buf, rec.AbsoluteExpiry)
-	buf = appendTime(buf, rec.RenewedAt)
+	buf = binary.AppendVarint(buf, rec.CreatedAt)
+	buf = binary.AppendVarint(buf, rec.AbsoluteExpiry)
+	buf = binary.AppendVarint(buf, rec.RenewedAt)
 	var flags byte
 	if rec.Persistent {
 		flags |= flagPersistent
@@ -146,7 +148,7 @@ func Append(buf []byte, rec *stores.Record, expiresAt, writtenAt int64) ([]byte,
 	buf = appendLen(buf, len(rec.Forwards), rec.Forwards == nil)
 	for _, f := range rec.Forwards {
 		buf = append(buf, f.Key[:]...)
-		buf = appendTime(buf, f.Until)
+		buf = binary.AppendVarint(buf, f.Until)
 	}
 	buf = appendLen(buf, len(rec.Sessions), rec.Sessions == nil)
 	for _, r := range rec.Sessions {
@@ -156,9 +158,9 @@ func Append(buf []byte, rec *stores.Record, expiresAt, writtenAt int64) ([]byte,
 			buf = append(buf, k[:]...)
 		}
 		buf = appendString(buf, r.Handle)
-		buf = appendTime(buf, r.CreatedAt)
-		buf = appendTime(buf, r.ExpiresAt)
-		buf = appendTime(buf, r.AbsoluteExpiry)
+		buf = binary.AppendVarint(buf, r.CreatedAt)
+		buf = binary.AppendVarint(buf, r.ExpiresAt)
+		buf = binary.AppendVarint(buf, r.AbsoluteExpiry)
 	}
 	if rec.Data == nil {
 		return append(buf, 0), nil
@@ -316,9 +318,9 @@ func Decode(b []byte) (rec *stores.Record, expiresAt, writtenAt int64, err error
 	}
 	rec.UserID = d.string()
 	rec.Handle = d.string()
-	rec.CreatedAt = d.time()
-	rec.AbsoluteExpiry = d.time()
-	rec.RenewedAt = d.time()
+	rec.CreatedAt = d.stamp(version)
+	rec.AbsoluteExpiry = d.stamp(version)
+	rec.RenewedAt = d.stamp(version)
 	if version == version1 {
 		d.v1Successor(rec)
 	} else {
@@ -333,13 +335,13 @@ func Decode(b []byte) (rec *stores.Record, expiresAt, writtenAt int64, err error
 		if flags&flagSuccessor != 0 {
 			copy(rec.Successor[:], d.take(stores.KeySize))
 		}
-		// An entry takes at least 32 bytes of key and 2 of time.
-		if n, isNil := d.length(stores.KeySize + 2); !isNil && d.err == nil {
+		// An entry takes at least 32 bytes of key and 1 of time.
+		if n, isNil := d.length(stores.KeySize + 1); !isNil && d.err == nil {
 			rec.Forwards = make([]stores.Forward, n)
 			for i := range rec.Forwards {
 				f := &rec.Forwards[i]
 				copy(f.Key[:], d.take(stores.KeySize))
-				f.Until = d.time()
+				f.Until = d.varint()
 				if d.err != nil {
 					break
 				}
@@ -369,6 +371,24 @@ func Decode(b []byte) (rec *stores.Record, expiresAt, writtenAt int64, err error
 	return rec, expiresAt, writtenAt, nil
 }
 
+// stamp reads one of the record's times as Unix nanoseconds: a varint, or
+// in version 1 a time, saturated at the int64 range.
+func (d *decoder) stamp(version byte) int64 {
+	if version != version1 {
+		return d.varint()
+	}
+	t := d.time()
+	switch {
+	case t.IsZero():
+		return 0
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
 // v1Successor reads version 1's successor: a byte 0, or 1 and the key.
 func (d *decoder) v1Successor(rec *stores.Record) {
 	switch d.byte() {
@@ -383,8 +403,7 @@ func (d *decoder) v1Successor(rec *stores.Record) {
 // sessions reads a user index's entries.
 func (d *decoder) sessions(rec *stores.Record, version byte) {
 	// An entry takes at least 32 bytes of key and 5 more of handle and
-	// times (8 more in version 2), which bounds the allocation by the
-	// input's size.
+	// times, which bounds the allocation by the input's size.
 	n, isNil := d.length(stores.KeySize + 5)
 	if isNil || d.err != nil {
 		return
@@ -402,11 +421,11 @@ func (d *decoder) sessions(rec *stores.Record, version byte) {
 			}
 		}
 		r.Handle = d.string()
-		r.CreatedAt = d.time()
+		r.CreatedAt = d.stamp(version)
 		if version != version1 {
-			r.ExpiresAt = d.time()
+			r.ExpiresAt = d.varint()
 		}
-		r.AbsoluteExpiry = d.time()
+		r.AbsoluteExpiry = d.stamp(version)
 		if d.err != nil {
 			return
 		}

@@ -30,7 +30,7 @@ func testKey() stores.Key {
 }
 
 func record(user string, data map[string]any) *stores.Record {
-	return &stores.Record{UserID: user, Data: data, CreatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return &stores.Record{UserID: user, Data: data, CreatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()}
 }
 
 func TestConformance(t *testing.T) {

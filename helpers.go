@@ -117,16 +117,24 @@ func Login(c *gin.Context, userID string, data map[string]any, opts ...LoginOpti
 		return nil, err
 	}
 	old, hadOld := Current(c)
+	replace := "" // the index entry the new session takes over
 	if hadOld {
-		if err := m.deleteKey(ctx, old.key, &old.item); err != nil {
+		same := userID != "" && old.UserID == userID
+		if err := m.deleteKey(ctx, old.key, &old.item, !same); err != nil {
 			return nil, err
+		}
+		if same {
+			replace = old.Handle
 		}
 		m.clearCurrent(c)
 	}
-	s, err := m.create(ctx, userID, data, cfg.remember)
+	s, err := m.create(ctx, userID, data, cfg.remember, replace)
 	if err != nil {
 		if hadOld {
 			m.cookie.clear(c)
+			if replace != "" {
+				_, _ = m.takeRefs(ctx, userID, func(r stores.SessionRef) bool { return r.Handle == replace })
+			}
 		}
 		return nil, err
 	}
@@ -146,7 +154,7 @@ func Logout(c *gin.Context) error {
 	if !ok {
 		return ErrNoSession
 	}
-	if err := m.deleteKey(c.Request.Context(), s.key, &s.item); err != nil {
+	if err := m.deleteKey(c.Request.Context(), s.key, &s.item, true); err != nil {
 		return err
 	}
 	m.cookie.clear(c)

@@ -43,6 +43,7 @@ type Manager struct {
 		malformed, unknown, storeErrors, refreshes atomic.Uint64
 	}
 	failures failureLog
+	hints    indexHints
 
 	closeOnce sync.Once
 	closeErr  error
@@ -159,11 +160,13 @@ func (m *Manager) CreateSession(ctx context.Context, userID string, data map[str
 	if err := m.limit(ctx, userID, m.now()); err != nil {
 		return nil, err
 	}
-	return m.create(ctx, userID, data, false)
+	return m.create(ctx, userID, data, false, "")
 }
 
-// create creates a session without consulting the creation limiter.
-func (m *Manager) create(ctx context.Context, userID string, data map[string]any, persistent bool) (*Session, error) {
+// create creates a session without consulting the creation limiter. The
+// index entry with the handle replace, if not empty, is dropped as the new
+// one is added (see register).
+func (m *Manager) create(ctx context.Context, userID string, data map[string]any, persistent bool, replace string) (*Session, error) {
 	clean, err := stores.MergeData(nil, data)
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: create session: %w", err)
@@ -181,7 +184,7 @@ func (m *Manager) create(ctx context.Context, userID string, data map[string]any
 	}
 	_, _ = rand.Read(rec.Secret[:]) // crypto/rand.Read never returns an error
 	exp := m.idleDeadline(now, rec.AbsoluteExpiry)
-	id, key, err := m.add(ctx, rec, exp)
+	id, key, err := m.add(ctx, rec, exp, replace)
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: create session: %w", err)
 	}
@@ -194,20 +197,21 @@ func (m *Manager) create(ctx context.Context, userID string, data map[string]any
 // tombstone on its key (or on a 256-bit collision, which does not happen
 // in practice); a retry under a new ID, registered after the revocation,
 // is then correct.
-func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Time) (string, stores.Key, error) {
+func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Time, replace string) (string, stores.Key, error) {
 	for range 3 {
 		id := newID()
 		key := m.hash.key(id)
-		n := 0
+		var refs []stores.SessionRef
 		if rec.UserID != "" {
 			var err error
-			n, err = m.register(ctx, rec.UserID, stores.SessionRef{
+			refs, err = m.register(ctx, rec.UserID, stores.SessionRef{
 				Key: key, Handle: rec.Handle, CreatedAt: rec.CreatedAt,
 				ExpiresAt: expiresAt.UnixNano(), AbsoluteExpiry: rec.AbsoluteExpiry,
-			})
+			}, replace)
 			if err != nil {
 				return "", stores.Key{}, err
 			}
+			replace = "" // done
 		}
 		err := m.store.Add(ctx, key, rec, expiresAt)
 		if errors.Is(err, stores.ErrExists) {
@@ -222,10 +226,10 @@ func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Ti
 			}
 			return "", stores.Key{}, err
 		}
-		if n > m.cfg.maxPerUser {
+		if len(refs) > m.cfg.maxPerUser {
 			// The new session is stored; ending the oldest is best
 			// effort here, and retried by the next creation if it fails.
-			_ = m.enforceCap(ctx, rec.UserID, key)
+			_ = m.enforceCap(ctx, rec.UserID, key, refs)
 		}
 		return id, key, nil
 	}
@@ -516,12 +520,14 @@ func (m *Manager) DeleteSession(ctx context.Context, id string) error {
 	if !wellFormed(id) {
 		return nil
 	}
-	return m.deleteKey(ctx, m.hash.key(id), nil)
+	return m.deleteKey(ctx, m.hash.key(id), nil, true)
 }
 
 // deleteKey ends the session under key, following grace-period stubs to
-// the live session. from, if not nil, is the item read earlier.
-func (m *Manager) deleteKey(ctx context.Context, key stores.Key, from *stores.Item) error {
+// the live session. from, if not nil, is the item read earlier. With
+// unindex, the session's entry leaves its user's index; Login leaves it
+// for the registration of the session that replaces it to drop.
+func (m *Manager) deleteKey(ctx context.Context, key stores.Key, from *stores.Item, unindex bool) error {
 	var stubs []stores.Key // stubs met on the way, deleted at the end
 	var ended *stores.Record
 	err := errors.New("unreachable")
@@ -554,7 +560,7 @@ func (m *Manager) deleteKey(ctx context.Context, key stores.Key, from *stores.It
 		for _, f := range ended.Forwards {
 			stubs = append(stubs, f.Key)
 		}
-		if ended.UserID != "" {
+		if ended.UserID != "" && unindex {
 			// The session is gone; its index entry, if this fails, is
 			// dropped when the index next checks its entries.
 			_, _ = m.takeRefs(ctx, ended.UserID, func(r stores.SessionRef) bool { return r.Handle == ended.Handle })

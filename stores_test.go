@@ -280,3 +280,34 @@ func TestLongestTimeoutsOnEveryStore(t *testing.T) {
 		})
 	}
 }
+
+// TestMemcachedLoginCommands pins the memcached commands a login costs:
+// a new user's index and session are one add each; a returning user's
+// index is one gets and one cas (the middleware remembers that the index
+// exists, so no add is tried first); a login over the user's own session
+// also deletes that session, with one cas from the version the middleware
+// read, and drops its index entry in the same index write.
+func TestMemcachedLoginCommands(t *testing.T) {
+	srv := memcachedtest.Start(t)
+	e := realEnv(t, newMemcachedStore(t, srv))
+	type cost struct{ get, set, del, touch uint64 }
+	measure := func(f func()) cost {
+		before := srv.Stats(t)
+		f()
+		after := srv.Stats(t)
+		d := func(k string) uint64 { return after[k] - before[k] }
+		return cost{get: d("cmd_get"), set: d("cmd_set"), del: d("delete_hits") + d("delete_misses"), touch: d("cmd_touch")}
+	}
+	var cookie string
+	assert.Equal(t, cost{set: 2}, measure(func() { cookie = e.login("alice") }), "new user: add index, add session")
+	assert.Equal(t, cost{get: 1, set: 2}, measure(func() { e.login("alice") }), "returning user without a cookie: gets+cas index, add session")
+	assert.Equal(t, cost{get: 2, set: 3}, measure(func() {
+		w := e.do(http.MethodPost, "/login?user=alice", cookie)
+		require.Equal(t, http.StatusOK, w.Code)
+		cookie = cookieHeader(t, w)
+	}), "returning user over its own session: the middleware's get, cas deleting it, gets+cas index, add session")
+	assert.Equal(t, http.StatusOK, e.do(http.MethodGet, "/profile", cookie).Code)
+	list, err := e.m.ListUserSessions(ctx, "alice")
+	require.NoError(t, err)
+	assert.Len(t, list, 2, "the replaced session left the index in the same write")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/securestack/ginsession/stores"
@@ -91,53 +92,61 @@ func (m *Manager) updateIndex(ctx context.Context, userID string, change func(no
 }
 
 // register adds ref to userID's index record, creating the record if need
-// be, and returns the number of entries the index then holds.
-func (m *Manager) register(ctx context.Context, userID string, ref stores.SessionRef) (int, error) {
-	// Most logins find no index (a user with no live session): try to
-	// create it first, which on memcached is one command.
+// be, and returns the entries the index then holds. An entry with the
+// handle replace, if not empty, is dropped in the same write: Login uses
+// it when the session it replaces belongs to the same user.
+//
+// It tries the cheaper operation first: adding a new index for a user
+// without one (one command on memcached), or updating the index of a user
+// known to have one (see indexHints), which saves a failing add.
+func (m *Manager) register(ctx context.Context, userID string, ref stores.SessionRef, replace string) ([]stores.SessionRef, error) {
+	ukey := m.userKey(userID)
 	rec := m.indexRecord(userID, []stores.SessionRef{ref})
-	err := m.store.Add(ctx, m.userKey(userID), rec, time.Unix(0, rec.AbsoluteExpiry))
-	if !errors.Is(err, stores.ErrExists) {
-		return 1, err
-	}
+	tryAdd := replace == "" && !m.hints.has(ukey)
 	for range 8 {
-		n := 0
+		if tryAdd {
+			err := m.store.Add(ctx, ukey, rec, time.Unix(0, rec.AbsoluteExpiry))
+			if !errors.Is(err, stores.ErrExists) {
+				if err == nil {
+					m.hints.add(ukey)
+				}
+				return rec.Sessions, err
+			}
+		}
+		var refs []stores.SessionRef
 		err := m.updateIndex(ctx, userID, func(now time.Time, cur []stores.SessionRef) ([]stores.SessionRef, error) {
-			refs := make([]stores.SessionRef, 0, len(cur)+1)
+			refs = make([]stores.SessionRef, 0, len(cur)+1)
 			for _, r := range cur {
-				if now.UnixNano() < r.AbsoluteExpiry {
+				if now.UnixNano() < r.AbsoluteExpiry && (replace == "" || r.Handle != replace) {
 					refs = append(refs, r)
 				}
 			}
 			refs = append(refs, ref)
-			n = len(refs)
 			return refs, nil
 		})
 		if !errors.Is(err, stores.ErrNotFound) {
-			return n, err
+			if err == nil {
+				m.hints.add(ukey)
+			}
+			return refs, err
 		}
-		// The index expired or was removed since the Add: create it.
-		err = m.store.Add(ctx, m.userKey(userID), rec, time.Unix(0, rec.AbsoluteExpiry))
-		if !errors.Is(err, stores.ErrExists) {
-			return 1, err
-		}
+		// The index expired or was removed: create it.
+		m.hints.remove(ukey)
+		tryAdd = true
 	}
-	return 0, stores.ErrConflict
+	return nil, stores.ErrConflict
 }
 
 // enforceCap ends userID's oldest sessions while the user holds more than
 // WithMaxSessionsPerUser live ones, never the session under keep, which
-// was just created. Entries whose recorded idle deadline has passed are
-// checked first: those whose session has ended are dropped without ending
-// anything, so that only live sessions count.
-func (m *Manager) enforceCap(ctx context.Context, userID string, keep stores.Key) error {
-	item, err := m.store.Get(ctx, m.userKey(userID))
-	if err != nil {
-		return m.storeErr("enforce session cap", err)
-	}
+// was just created; refs are the index's entries as its registration left
+// them. Entries whose recorded idle deadline has passed are checked first:
+// those whose session has ended are dropped without ending anything, so
+// that only live sessions count.
+func (m *Manager) enforceCap(ctx context.Context, userID string, keep stores.Key, refs []stores.SessionRef) error {
 	now := m.now()
 	dead := map[stores.Key]bool{}
-	for _, r := range item.Record.Sessions {
+	for _, r := range refs {
 		if r.Key == keep || now.UnixNano() < r.ExpiresAt {
 			continue // live unless deleted, and deletions remove their entry
 		}
@@ -149,8 +158,13 @@ func (m *Manager) enforceCap(ctx context.Context, userID string, keep stores.Key
 			dead[r.Key] = true
 		}
 	}
+	if len(refs)-len(dead) <= m.cfg.maxPerUser {
+		// Dead entries alone brought the user under the cap; they are
+		// dropped when the index is next written.
+		return nil
+	}
 	var victims []stores.SessionRef
-	err = m.updateIndex(ctx, userID, func(now time.Time, cur []stores.SessionRef) ([]stores.SessionRef, error) {
+	err := m.updateIndex(ctx, userID, func(now time.Time, cur []stores.SessionRef) ([]stores.SessionRef, error) {
 		victims = victims[:0]
 		refs := make([]stores.SessionRef, 0, len(cur))
 		for _, r := range cur {
@@ -179,6 +193,54 @@ func (m *Manager) enforceCap(ctx context.Context, userID string, keep stores.Key
 		}
 	}
 	return nil
+}
+
+// indexHints remembers, in process, users whose index exists, so that
+// their logins update it at once instead of trying to add it first. A
+// wrong hint costs one store operation, never correctness. It holds at most
+// about hintShards*hintsPerShard users, forgetting a shard's worth when
+// full. It is safe for concurrent use; the zero value is ready.
+type indexHints struct {
+	shards [hintShards]hintShard
+}
+
+type hintShard struct {
+	mu sync.Mutex
+	m  map[stores.Key]struct{} // guarded by mu
+}
+
+const (
+	hintShards    = 16
+	hintsPerShard = 4096
+)
+
+func (h *indexHints) shard(k stores.Key) *hintShard {
+	return &h.shards[k[0]%hintShards]
+}
+
+func (h *indexHints) has(k stores.Key) bool {
+	sh := h.shard(k)
+	sh.mu.Lock()
+	_, ok := sh.m[k]
+	sh.mu.Unlock()
+	return ok
+}
+
+func (h *indexHints) add(k stores.Key) {
+	sh := h.shard(k)
+	sh.mu.Lock()
+	if sh.m == nil || len(sh.m) >= hintsPerShard {
+		sh.m = make(map[stores.Key]struct{})
+	}
+	sh.m[k] = struct{}{}
+	sh.mu.Unlock()
+}
+
+func (h *indexHints) remove(k stores.Key) {
+	sh := h.shard(k)
+	sh.mu.Lock()
+	delete(sh.m, k)
+	sh.mu.Unlock()
 }
 
 // refInfo reports whether the session of index entry r is live, and

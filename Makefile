@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Nested modules, each with its own go.mod; make test runs their tests too.
 MODULES     := benchmarks
 # Fuzz targets as package:target pairs.
-FUZZ        := .:FuzzWellFormed .:FuzzCookieHeader ./stores/codec:FuzzDecode
+FUZZ        := .:FuzzWellFormed .:FuzzParseToken .:FuzzCookieHeader ./stores/codec:FuzzDecode
 
 .PHONY: test check fmt-check vet staticcheck tracked unit modules fuzz bench memcached
 

@@ -199,8 +199,7 @@ func (m *Manager) create(ctx context.Context, userID string, data map[string]any
 // is then correct.
 func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Time, replace string) (string, stores.Key, error) {
 	for range 3 {
-		id := newID()
-		key := m.hash.key(id)
+		id, key := m.newToken()
 		var refs []stores.SessionRef
 		if rec.UserID != "" {
 			var err error
@@ -244,7 +243,11 @@ func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Ti
 // session's current state. GetSession does not extend the idle deadline;
 // see RefreshSession.
 func (m *Manager) GetSession(ctx context.Context, id string) (*Session, error) {
-	return m.load(ctx, id, m.now())
+	key, ok := m.parseToken(id)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return m.load(ctx, id, key, m.now())
 }
 
 // maxForwards bounds how many grace-period stubs a lookup follows. A
@@ -256,11 +259,7 @@ const maxForwards = 3
 // it was read from. An ID rotated away within the grace period resolves to
 // the live session; the Session then keeps the ID it was asked for, with
 // the live session's key.
-func (m *Manager) load(ctx context.Context, id string, now time.Time) (*Session, error) {
-	if !wellFormed(id) {
-		return nil, ErrNotFound
-	}
-	key := m.hash.key(id)
+func (m *Manager) load(ctx context.Context, id string, key stores.Key, now time.Time) (*Session, error) {
 	item, err := m.store.Get(ctx, key)
 	forwarded := false
 	for hops := 0; err == nil && item.Record.Kind == stores.KindForward; hops++ {
@@ -304,11 +303,17 @@ func (m *Manager) load(ctx context.Context, id string, now time.Time) (*Session,
 // The middleware is built on Resume, and so can other integrations, such
 // as an adapter for another session API.
 func (m *Manager) Resume(ctx context.Context, id string) (*Session, error) {
-	if !wellFormed(id) {
+	key, ok := m.parseToken(id)
+	if !ok {
 		m.stats.malformed.Add(1)
 		return nil, ErrNotFound
 	}
-	s, err := m.resume(ctx, id, m.now())
+	return m.resumeKey(ctx, id, key)
+}
+
+// resumeKey is Resume of a token already parsed into its store key.
+func (m *Manager) resumeKey(ctx context.Context, id string, key stores.Key) (*Session, error) {
+	s, err := m.resume(ctx, id, key, m.now())
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNotFound):
@@ -320,8 +325,8 @@ func (m *Manager) Resume(ctx context.Context, id string) (*Session, error) {
 }
 
 // resume is Resume at now, without the counting.
-func (m *Manager) resume(ctx context.Context, id string, now time.Time) (*Session, error) {
-	s, err := m.load(ctx, id, now)
+func (m *Manager) resume(ctx context.Context, id string, key stores.Key, now time.Time) (*Session, error) {
+	s, err := m.load(ctx, id, key, now)
 	if err != nil {
 		return nil, err
 	}
@@ -389,14 +394,15 @@ func (e *rotatedError) Error() string { return "ginsession: session rotated conc
 // with a single compare-and-swap against the version the middleware read,
 // instead of reading the session again. Update(c, data) does the same.
 func (m *Manager) UpdateSession(ctx context.Context, id string, data map[string]any) error {
-	if !wellFormed(id) {
+	key, ok := m.parseToken(id)
+	if !ok {
 		return ErrNotFound
 	}
 	if s := sessionFromContext(ctx); s != nil && s.ID == id {
 		_, err := m.update(ctx, s.key, &s.item, data)
 		return err
 	}
-	_, err := m.update(ctx, m.hash.key(id), nil, data)
+	_, err := m.update(ctx, key, nil, data)
 	return err
 }
 
@@ -517,10 +523,11 @@ func (m *Manager) storeErr(op string, err error) error {
 // error, so DeleteSession is idempotent. An ID rotated away within the
 // grace period ends the live session and every ID it had.
 func (m *Manager) DeleteSession(ctx context.Context, id string) error {
-	if !wellFormed(id) {
+	key, ok := m.parseToken(id)
+	if !ok {
 		return nil
 	}
-	return m.deleteKey(ctx, m.hash.key(id), nil, true)
+	return m.deleteKey(ctx, key, nil, true)
 }
 
 // deleteKey ends the session under key, following grace-period stubs to
@@ -581,8 +588,12 @@ func (m *Manager) deleteKey(ctx context.Context, key stores.Key, from *stores.It
 // WithRefreshInterval); call RefreshSession for activity that does not
 // pass through it.
 func (m *Manager) RefreshSession(ctx context.Context, id string) error {
+	key, ok := m.parseToken(id)
+	if !ok {
+		return ErrNotFound
+	}
 	now := m.now()
-	s, err := m.load(ctx, id, now)
+	s, err := m.load(ctx, id, key, now)
 	if err != nil {
 		return err
 	}
@@ -603,10 +614,11 @@ func (m *Manager) RefreshSession(ctx context.Context, id string) error {
 //
 // In a Gin handler use Rotate, which also sets the new cookie.
 func (m *Manager) RotateSession(ctx context.Context, id string) (*Session, error) {
-	if !wellFormed(id) {
+	key, ok := m.parseToken(id)
+	if !ok {
 		return nil, ErrNotFound
 	}
-	return m.rotate(ctx, m.hash.key(id), nil, true)
+	return m.rotate(ctx, key, nil, true)
 }
 
 // maxRotateAttempts bounds the retries of a rotation whose session keeps
@@ -665,8 +677,7 @@ func (m *Manager) rotateFrom(ctx context.Context, oldKey stores.Key, cur stores.
 	if !alive(rec, now) {
 		return nil, ErrNotFound
 	}
-	newID := newID()
-	newKey := m.hash.key(newID)
+	newID, newKey := m.newToken()
 	next := *rec
 	next.RenewedAt = now.UnixNano()
 	next.Forwards = nil

@@ -22,13 +22,14 @@ func (m *Manager) handle(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if !wellFormed(id) {
+	key, ok := m.parseToken(id)
+	if !ok {
 		// Junk never reaches the store, so it says nothing of its health.
 		m.stats.malformed.Add(1)
 		m.unknown(c)
 		return
 	}
-	s, err := m.Resume(c.Request.Context(), id)
+	s, err := m.resumeKey(c.Request.Context(), id, key)
 	switch {
 	case err == nil:
 		m.failures.ok(c.Request.Context(), m)

@@ -150,9 +150,15 @@ func WithLogger(l *slog.Logger) Option {
 // (HMAC-SHA-256) before they reach the store. Without it, IDs are hashed
 // with plain SHA-256. Either way a dump of the store holds no usable token;
 // the key adds that an attacker who can write to the store cannot plant a
-// session for an ID of their choosing without also knowing the key. All
-// instances sharing a store need the same key, and changing it ends every
-// session. The default is no key.
+// session for an ID of their choosing without also knowing the key.
+//
+// With a key, the token in the cookie also carries a short MAC of the ID
+// (72 bits: the token is the 43-character ID, a dot and 12 characters), so
+// that a forged token is refused with no store call at all. A cookie
+// without the MAC, as issued before the key was set, is refused the same
+// way: setting a key (or changing it) ends every session, and users log in
+// again. All instances sharing a store need the same key. The default is
+// no key.
 func WithTokenHashKey(key []byte) Option {
 	return func(c *config) { c.hashKey = append([]byte(nil), key...) }
 }
@@ -324,7 +330,7 @@ func (c *config) validate() error {
 	if !validCookieName(c.cookieName) {
 		return fmt.Errorf("%s: not a valid cookie name", name("name", "WithCookieName"))
 	}
-	if len(c.cookieName)+1+idLen > maxCookieSize {
+	if len(c.cookieName)+1+maxTokenLen > maxCookieSize {
 		return fmt.Errorf("%s: cookie name and value exceed %d bytes", name("name", "WithCookieName"), maxCookieSize)
 	}
 	if c.cookieDomain != "" && !validCookieDomain(c.cookieDomain) {

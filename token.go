@@ -3,6 +3,7 @@ package ginsession
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 
 	"github.com/securestack/ginsession/stores"
@@ -11,10 +12,57 @@ import (
 // Session IDs are 32 bytes (256 bits) from crypto/rand in unpadded
 // base64url: 43 characters. That is twice the 128 bits of entropy that
 // OWASP and ASVS ask for.
+//
+// With a server key (WithTokenHashKey) the token a client holds is the ID,
+// a dot and a MAC of the ID: 9 bytes (72 bits) of HMAC-SHA-256 under the
+// key, in 12 base64url characters. A token whose MAC does not verify is
+// refused like any malformed one, without a store call, so random
+// well-formed tokens cost the store nothing. Without a key the token is
+// the ID alone.
 const (
-	idBytes = 32
-	idLen   = 43 // base64.RawURLEncoding.EncodedLen(idBytes)
+	idBytes  = 32
+	idLen    = 43 // base64.RawURLEncoding.EncodedLen(idBytes)
+	macBytes = 9
+	macLen   = 12 // base64.RawURLEncoding.EncodedLen(macBytes)
+	// maxTokenLen is the length of a token with its MAC.
+	maxTokenLen = idLen + 1 + macLen
 )
+
+// newToken returns a fresh session token and the store key of its ID.
+func (m *Manager) newToken() (string, stores.Key) {
+	id := newID()
+	key := m.hash.key(id)
+	if !m.hash.keyed {
+		return id, key
+	}
+	mac := m.hash.cookieMAC(id)
+	return id + "." + base64.RawURLEncoding.EncodeToString(mac[:]), key
+}
+
+// parseToken checks that token could have been issued by newToken and
+// returns the store key of its ID. It looks at nothing but the string (and
+// the server key), so junk, probing and forged tokens are refused without
+// a store call.
+func (m *Manager) parseToken(token string) (stores.Key, bool) {
+	if !m.hash.keyed {
+		if !wellFormed(token) {
+			return stores.Key{}, false
+		}
+		return m.hash.key(token), true
+	}
+	if len(token) != maxTokenLen || token[idLen] != '.' || !wellFormed(token[:idLen]) {
+		return stores.Key{}, false
+	}
+	var got [macBytes]byte
+	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(token[idLen+1:])); err != nil || n != macBytes {
+		return stores.Key{}, false
+	}
+	want := m.hash.cookieMAC(token[:idLen])
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		return stores.Key{}, false
+	}
+	return m.hash.key(token[:idLen]), true
+}
 
 // newID returns a fresh session ID.
 func newID() string {
@@ -93,6 +141,17 @@ func (h *hasher) key(id string) stores.Key {
 		return sha256.Sum256([]byte(id))
 	}
 	return h.mac(id)
+}
+
+// cookieMAC returns the MAC of a token's ID: the first bytes of
+// HMAC-SHA-256 of the ID under a label of its own, so that it reveals
+// nothing of the ID's store key. It requires a keyed hasher.
+func (h *hasher) cookieMAC(id string) [macBytes]byte {
+	var buf [8 + idLen]byte
+	n := copy(buf[:], "\x00mac\x00")
+	n += copy(buf[n:], id)
+	sum := h.mac(string(buf[:n]))
+	return [macBytes]byte(sum[:macBytes])
 }
 
 // mac computes HMAC-SHA-256 from the precomputed pads: SHA-256(opad ||

@@ -2,7 +2,6 @@ package memcached
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -54,16 +53,10 @@ const (
 	DefaultMaxIdleConns = 64
 )
 
-const (
-	// maxPrefixLen bounds the key prefix: memcached keys are at most 250
-	// bytes, and an encoded stores.Key takes 43.
-	maxPrefixLen = 200
-
-	// itemOverhead is what memcached counts against its item size limit
-	// besides the key and the value: its item header, CAS value and the
-	// value's trailing CRLF, rounded up.
-	itemOverhead = 64
-)
+// itemOverhead is what memcached counts against its item size limit
+// besides the key and the value: its item header, CAS value and the
+// value's trailing CRLF, rounded up.
+const itemOverhead = 64
 
 // Errors without per-call state, allocated once.
 var (
@@ -78,9 +71,8 @@ var _ stores.Store = (*Store)(nil)
 // Store is a stores.Store on memcached. It is safe for concurrent use.
 // The zero value is not usable; create one with New or NewFromServers.
 type Store struct {
-	client      *memcache.Client
-	owned       bool // the Store built client and closes it
-	prefix      string
+	client      client
+	owned       bool // NewFromServers built client.mc, and Close closes it
 	maxItemSize int
 	maxAttempts int
 	touches     *touchCache
@@ -103,8 +95,8 @@ type config struct {
 // WithPrefix sets the prefix of the store's memcached keys, which lets
 // several applications share a server. A key is the prefix followed by
 // the 43-character base64url form of a stores.Key. The prefix is at most
-// 200 bytes, without spaces or control characters. The default is
-// DefaultPrefix ("gs:").
+// 207 bytes (memcached keys are at most 250), without spaces or control
+// characters. The default is DefaultPrefix ("gs:").
 func WithPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
@@ -177,7 +169,7 @@ func NewFromServers(addrs []string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func build(client *memcache.Client, opts []Option) (*Store, error) {
+func build(mc *memcache.Client, opts []Option) (*Store, error) {
 	cfg := config{
 		prefix:         DefaultPrefix,
 		maxItemSize:    DefaultMaxItemSize,
@@ -187,10 +179,11 @@ func build(client *memcache.Client, opts []Option) (*Store, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if err := checkPrefix(cfg.prefix); err != nil {
-		return nil, err
+	c, err := makeClient(mc, cfg.prefix)
+	if err != nil {
+		return nil, fmt.Errorf("WithPrefix: %w", err)
 	}
-	if cfg.maxItemSize <= len(cfg.prefix)+43+itemOverhead {
+	if cfg.maxItemSize <= len(cfg.prefix)+digestLen+itemOverhead {
 		return nil, fmt.Errorf("WithMaxItemSize(%d): too small", cfg.maxItemSize)
 	}
 	if cfg.maxAttempts < 1 {
@@ -200,8 +193,7 @@ func build(client *memcache.Client, opts []Option) (*Store, error) {
 		return nil, fmt.Errorf("WithTouchCacheSize(%d): negative", cfg.touchCacheSize)
 	}
 	return &Store{
-		client:      client,
-		prefix:      cfg.prefix,
+		client:      c,
 		maxItemSize: cfg.maxItemSize,
 		maxAttempts: cfg.maxAttempts,
 		touches:     newTouchCache(cfg.touchCacheSize),
@@ -209,25 +201,9 @@ func build(client *memcache.Client, opts []Option) (*Store, error) {
 	}, nil
 }
 
-// checkPrefix reports whether prefix keeps every key legal for memcached.
-func checkPrefix(prefix string) error {
-	if len(prefix) > maxPrefixLen {
-		return fmt.Errorf("WithPrefix: %d bytes, more than %d", len(prefix), maxPrefixLen)
-	}
-	for i := 0; i < len(prefix); i++ {
-		if c := prefix[i]; c <= ' ' || c == 0x7f {
-			return fmt.Errorf("WithPrefix(%q): space or control character at byte %d", prefix, i)
-		}
-	}
-	return nil
-}
-
 // key returns the memcached key of k.
 func (s *Store) key(k stores.Key) string {
-	var arr [maxPrefixLen + 64]byte
-	b := append(arr[:0], s.prefix...)
-	b = base64.RawURLEncoding.AppendEncode(b, k[:])
-	return string(b)
+	return s.client.key(k)
 }
 
 // check returns the error that stops an operation before it starts.
@@ -249,7 +225,7 @@ func (s *Store) Get(ctx context.Context, key stores.Key) (stores.Item, error) {
 	mk := s.key(key)
 	var it *memcache.Item
 	err := s.retryStale(func() (err error) {
-		it, err = s.client.Get(mk)
+		it, err = s.client.mc.Get(mk)
 		return err
 	})
 	if err != nil {
@@ -319,7 +295,7 @@ func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, exp
 	}
 	defer s.putBuf(bp)
 	it := &memcache.Item{Key: mk, Value: *bp, Expiration: expiration(expiresAt, now)}
-	err = s.retryStale(func() error { return s.client.Add(it) })
+	err = s.retryStale(func() error { return s.client.mc.Add(it) })
 	switch {
 	case err == nil:
 		s.touches.forget(key)
@@ -399,7 +375,7 @@ func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc, from 
 		it, cur = &memcache.Item{Key: mk, CasID: from.Version}, *from
 	} else {
 		err := s.retryStale(func() (err error) {
-			it, err = s.client.Get(mk)
+			it, err = s.client.mc.Get(mk)
 			return err
 		})
 		if err != nil {
@@ -430,7 +406,7 @@ func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc, from 
 		defer s.putBuf(bp)
 		it.Value, it.Expiration = *bp, expiration(expiresAt, now)
 	}
-	err = s.client.CompareAndSwap(it)
+	err = s.client.mc.CompareAndSwap(it)
 	switch {
 	case err == nil:
 		s.touches.forget(key)
@@ -477,7 +453,7 @@ func (s *Store) Delete(ctx context.Context, key stores.Key) error {
 		return err
 	}
 	mk := s.key(key)
-	err := s.retryStale(func() error { return s.client.Delete(mk) })
+	err := s.retryStale(func() error { return s.client.mc.Delete(mk) })
 	s.touches.forget(key)
 	if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
 		return s.fail("delete", err)
@@ -495,7 +471,7 @@ func (s *Store) Touch(ctx context.Context, key stores.Key, expiresAt time.Time) 
 	mk := s.key(key)
 	now := s.now()
 	exp := expiration(expiresAt, now)
-	err := s.retryStale(func() error { return s.client.Touch(mk, exp) })
+	err := s.retryStale(func() error { return s.client.mc.Touch(mk, exp) })
 	switch {
 	case err == nil:
 		if exp == expireNow {
@@ -518,7 +494,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) || !s.owned {
 		return nil
 	}
-	if err := s.client.Close(); err != nil {
+	if err := s.client.mc.Close(); err != nil {
 		return fmt.Errorf("memcached: close: %w", err)
 	}
 	return nil
@@ -540,7 +516,7 @@ func (s *Store) retryStale(op func() error) error {
 // dropIdle closes the client's idle connections, which are likely dead
 // once one of them is. gomemcache's Client stays usable after Close.
 func (s *Store) dropIdle() {
-	_ = s.client.Close()
+	_ = s.client.mc.Close()
 }
 
 // fail wraps an error from the client that is not a protocol answer.

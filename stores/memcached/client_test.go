@@ -3,8 +3,13 @@ package memcached
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,4 +147,128 @@ func TestKeys(t *testing.T) {
 	assert.Equal(t, "app:"+key.String(), s.key(key))
 	b := NewLimiterBackend(c, "rl:")
 	assert.Equal(t, "rl:"+stores.Key(sha256.Sum256([]byte("203.0.113.7"))).String(), b.itemKey("203.0.113.7"))
+}
+
+// opError is the error of a failed read on a connection, as net returns it.
+func opError(err error) error {
+	return &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
+}
+
+func TestErrorMapping(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want error // stores.ErrUnavailable, stores.ErrTooLarge or nil
+	}{
+		{"EOF", io.EOF, stores.ErrUnavailable},
+		{"unexpected EOF", io.ErrUnexpectedEOF, stores.ErrUnavailable},
+		{"reset", opError(syscall.ECONNRESET), stores.ErrUnavailable},
+		{"broken pipe", &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, stores.ErrUnavailable},
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, stores.ErrUnavailable},
+		{"timeout", opError(os.ErrDeadlineExceeded), stores.ErrUnavailable},
+		{"connect timeout", &memcache.ConnectTimeoutError{Addr: &net.TCPAddr{}}, stores.ErrUnavailable},
+		{"no servers", memcache.ErrNoServers, stores.ErrUnavailable},
+		{"server error", memcache.ErrServerError, stores.ErrUnavailable},
+		{"out of memory", errors.New(`memcache: unexpected response line from "add": "SERVER_ERROR out of memory storing object\r\n"`), stores.ErrUnavailable},
+		{"too large", errors.New(`memcache: unexpected response line from "cas": "SERVER_ERROR object too large for cache\r\n"`), stores.ErrTooLarge},
+		{"malformed key", memcache.ErrMalformedKey, nil},
+		{"corrupt reply", errors.New("memcache: corrupt get result read"), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := fail("limiter get", tt.err)
+			assert.ErrorIs(t, err, tt.err, "the cause is kept")
+			assert.True(t, strings.HasPrefix(err.Error(), "memcached: limiter get: "), err.Error())
+			for _, sentinel := range []error{stores.ErrUnavailable, stores.ErrTooLarge} {
+				assert.Equal(t, sentinel == tt.want, errors.Is(err, sentinel), "errors.Is(%v, %v)", err, sentinel)
+			}
+		})
+	}
+}
+
+func TestStaleRetry(t *testing.T) {
+	// cmd fails with err for its first n calls, then succeeds.
+	run := func(maxIdle, n int, err error) (calls int, got error) {
+		c := client{mc: &memcache.Client{MaxIdleConns: maxIdle}}
+		got = c.do("get", func() error {
+			calls++
+			if calls <= n {
+				return err
+			}
+			return nil
+		})
+		return calls, got
+	}
+	tests := []struct {
+		name      string
+		maxIdle   int
+		n         int
+		err       error
+		wantCalls int
+		want      error // nil, or a sentinel the error matches
+	}{
+		{"every pooled connection dead", 8, 8, io.EOF, 9, nil},
+		{"one more put back", 8, 9, opError(syscall.ECONNRESET), 10, nil},
+		{"bound exhausted", 8, 100, io.EOF, 10, stores.ErrUnavailable},
+		{"gomemcache's default pool", 0, 100, io.ErrUnexpectedEOF, 4, stores.ErrUnavailable},
+		{"broken pipe", 2, 3, opError(syscall.EPIPE), 4, nil},
+		{"timeout is not retried", 8, 100, opError(os.ErrDeadlineExceeded), 1, stores.ErrUnavailable},
+		{"refused is not retried", 8, 100, opError(syscall.ECONNREFUSED), 1, stores.ErrUnavailable},
+		{"answer", 8, 100, memcache.ErrCacheMiss, 1, memcache.ErrCacheMiss},
+		{"cas conflict", 8, 100, memcache.ErrCASConflict, 1, memcache.ErrCASConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls, err := run(tt.maxIdle, tt.n, tt.err)
+			assert.Equal(t, tt.wantCalls, calls, "commands sent")
+			if tt.want == nil {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, tt.want)
+			}
+		})
+	}
+	// A stale connection, then a refused dial: the server is down.
+	c := client{mc: &memcache.Client{MaxIdleConns: 8}}
+	var calls int
+	err := c.do("get", func() error {
+		calls++
+		if calls == 1 {
+			return io.EOF
+		}
+		return opError(syscall.ECONNREFUSED)
+	})
+	assert.Equal(t, 2, calls)
+	assert.ErrorIs(t, err, stores.ErrUnavailable)
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	// An answer after a stale connection is returned as it is.
+	calls = 0
+	err = c.do("get", func() error {
+		calls++
+		if calls == 1 {
+			return io.EOF
+		}
+		return memcache.ErrNotStored
+	})
+	assert.Equal(t, memcache.ErrNotStored, err)
+}
+
+// TestServerErrorUnavailable fills a server that refuses to evict (-M):
+// its "SERVER_ERROR out of memory" reply maps to stores.ErrUnavailable.
+func TestServerErrorUnavailable(t *testing.T) {
+	ctx := context.Background()
+	srv := memcachedtest.Start(t, memcachedtest.WithMemory(2), memcachedtest.WithArgs("-M"))
+	s := newStore(t, srv)
+	rec := record("alice", bigData(100_000))
+	var err error
+	for range 100 {
+		if err = s.Add(ctx, testKey(), rec, time.Now().Add(time.Hour)); err != nil {
+			break
+		}
+	}
+	require.Error(t, err, "2 MB hold no 100 items of 100 kB")
+	assert.ErrorIs(t, err, stores.ErrUnavailable)
+	assert.NotErrorIs(t, err, stores.ErrTooLarge)
+	assert.Contains(t, err.Error(), "memcached: add: ")
+	assert.Contains(t, err.Error(), "out of memory")
 }

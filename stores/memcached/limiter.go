@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -64,17 +63,22 @@ func WithLimiterMaxAttempts(n int) LimiterBackendOption {
 // then starts afresh, which can admit up to limit more events in that
 // window. Size memcached so that limiter items are not evicted.
 //
-// Errors: a failing memcached (network error, timeout, server error) is
-// returned wrapped around stores.ErrUnavailable, an exhausted attempt bound
-// as stores.ErrConflict, an item too large for the server as
-// stores.ErrTooLarge; a done context is returned as its error before any
-// further request. Whether the limiter then admits is its fail mode (see
+// Errors are mapped as the Store maps them: a failing memcached (network
+// error, timeout, server error) is returned wrapped around
+// stores.ErrUnavailable, an item too large for the server as
+// stores.ErrTooLarge, and an exhausted attempt bound as stores.ErrConflict;
+// a done context is returned as its error before any further request.
+// Whether the limiter then admits is its fail mode (see
 // ginsession.WithBackendFailMode). gomemcache does not take a context: the
-// client's Timeout bounds each request.
+// client's Timeout bounds each request. After a memcached restart,
+// commands that meet the client's dead idle connections are sent again, as
+// the Store's are (see Connections in the package documentation), so the
+// restart does not fail admissions.
 //
 // A LimiterBackend is safe for concurrent use. The client is used as
-// given: raise its MaxIdleConns (gomemcache keeps 2 idle connections per
-// server by default) to about the number of concurrent admissions.
+// given, and never closed: it may be shared with a Store and other code.
+// Raise its MaxIdleConns (gomemcache keeps 2 idle connections per server by
+// default) to about the number of concurrent admissions.
 type LimiterBackend struct {
 	client      client
 	maxAttempts int
@@ -123,13 +127,13 @@ func (b *LimiterBackend) Admit(ctx context.Context, key string, limit int, windo
 		if err := ctx.Err(); err != nil {
 			return stores.Decision{}, err
 		}
-		it, err := b.client.mc.Get(mkey)
+		it, err := b.client.get("limiter get", mkey)
 		var times []int64
 		switch {
 		case errors.Is(err, memcache.ErrCacheMiss):
 			it = nil
 		case err != nil:
-			return stores.Decision{}, limStoreErr("get", err)
+			return stores.Decision{}, err
 		default:
 			times, err = limDecode(it.Value)
 			if err != nil {
@@ -154,10 +158,10 @@ func (b *LimiterBackend) Admit(ctx context.Context, key string, limit int, windo
 
 		value := limEncode(times)
 		if it == nil {
-			err = b.client.mc.Add(&memcache.Item{Key: mkey, Value: value, Expiration: exp})
+			err = b.client.add("limiter write", &memcache.Item{Key: mkey, Value: value, Expiration: exp})
 		} else {
 			it.Value, it.Expiration = value, exp
-			err = b.client.mc.CompareAndSwap(it)
+			err = b.client.cas("limiter write", it)
 		}
 		switch {
 		case err == nil:
@@ -174,7 +178,7 @@ func (b *LimiterBackend) Admit(ctx context.Context, key string, limit int, windo
 			// evicted in between): read again.
 			continue
 		default:
-			return stores.Decision{}, limStoreErr("write", err)
+			return stores.Decision{}, err
 		}
 	}
 	return stores.Decision{}, fmt.Errorf("memcached: limiter: %w: gave up after %d attempts", stores.ErrConflict, b.maxAttempts)
@@ -184,15 +188,6 @@ func (b *LimiterBackend) Admit(ctx context.Context, key string, limit int, windo
 // SHA-256 of the key.
 func (b *LimiterBackend) itemKey(key string) string {
 	return b.client.key(sha256.Sum256([]byte(key)))
-}
-
-// limStoreErr wraps a memcached error: ErrTooLarge for an item the server
-// refuses as too large, ErrUnavailable otherwise.
-func limStoreErr(op string, err error) error {
-	if strings.Contains(err.Error(), "too large") {
-		return fmt.Errorf("memcached: limiter %s: %w: %w", op, stores.ErrTooLarge, err)
-	}
-	return fmt.Errorf("memcached: limiter %s: %w: %w", op, stores.ErrUnavailable, err)
 }
 
 // limEncode encodes sorted admission times: a format byte, the count as a

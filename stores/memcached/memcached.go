@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -130,10 +126,12 @@ func WithTouchCacheSize(n int) Option {
 }
 
 // New returns a Store on client, which the caller configured and keeps
-// owning: Close does not close it. Set the client's MaxIdleConns above the
-// number of concurrent requests (gomemcache's default of 2 makes most
-// requests dial; DefaultMaxIdleConns is a good start) and its Timeout
-// (DefaultTimeout). New panics if client is nil or an option is invalid.
+// owning: the Store never closes it, not even its idle connections, so the
+// caller may share it with other code (a LimiterBackend, say). Set the
+// client's MaxIdleConns above the number of concurrent requests
+// (gomemcache's default of 2 makes most requests dial; DefaultMaxIdleConns
+// is a good start) and its Timeout (DefaultTimeout). New panics if client is
+// nil or an option is invalid.
 func New(client *memcache.Client, opts ...Option) *Store {
 	if client == nil {
 		panic("memcached.New: nil client")
@@ -222,17 +220,12 @@ func (s *Store) Get(ctx context.Context, key stores.Key) (stores.Item, error) {
 	if err := s.check(ctx); err != nil {
 		return stores.Item{}, err
 	}
-	mk := s.key(key)
-	var it *memcache.Item
-	err := s.retryStale(func() (err error) {
-		it, err = s.client.mc.Get(mk)
-		return err
-	})
+	it, err := s.client.get("get", s.key(key))
 	if err != nil {
 		if errors.Is(err, memcache.ErrCacheMiss) {
 			return stores.Item{}, errNotFound
 		}
-		return stores.Item{}, s.fail("get", err)
+		return stores.Item{}, err
 	}
 	item, err := s.decode("get", key, it.Value)
 	item.Version = it.CasID
@@ -279,10 +272,7 @@ func (s *Store) putBuf(bp *[]byte) {
 	}
 }
 
-// Add implements stores.Store with memcached's add. Like the other
-// commands but cas, an add that fails on a connection the server had
-// closed (after a restart) is sent once more on a fresh one: a dead
-// connection never delivered the first.
+// Add implements stores.Store with memcached's add.
 func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, expiresAt time.Time) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -295,7 +285,7 @@ func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, exp
 	}
 	defer s.putBuf(bp)
 	it := &memcache.Item{Key: mk, Value: *bp, Expiration: expiration(expiresAt, now)}
-	err = s.retryStale(func() error { return s.client.mc.Add(it) })
+	err = s.client.add("add", it)
 	switch {
 	case err == nil:
 		s.touches.forget(key)
@@ -303,7 +293,7 @@ func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, exp
 	case errors.Is(err, memcache.ErrNotStored):
 		return errExists
 	default:
-		return s.fail("add", err)
+		return err
 	}
 }
 
@@ -374,15 +364,12 @@ func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc, from 
 	if from != nil {
 		it, cur = &memcache.Item{Key: mk, CasID: from.Version}, *from
 	} else {
-		err := s.retryStale(func() (err error) {
-			it, err = s.client.mc.Get(mk)
-			return err
-		})
-		if err != nil {
+		var err error
+		if it, err = s.client.get("update", mk); err != nil {
 			if errors.Is(err, memcache.ErrCacheMiss) {
 				return errNotFound
 			}
-			return s.fail("update", err)
+			return err
 		}
 		if cur, err = s.decode("update", key, it.Value); err != nil {
 			return err
@@ -406,7 +393,7 @@ func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc, from 
 		defer s.putBuf(bp)
 		it.Value, it.Expiration = *bp, expiration(expiresAt, now)
 	}
-	err = s.client.mc.CompareAndSwap(it)
+	err = s.client.cas("update", it)
 	switch {
 	case err == nil:
 		s.touches.forget(key)
@@ -416,7 +403,7 @@ func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc, from 
 	case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored):
 		return errNotFound
 	default:
-		return s.fail("update", err)
+		return err
 	}
 }
 
@@ -452,11 +439,10 @@ func (s *Store) Delete(ctx context.Context, key stores.Key) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	mk := s.key(key)
-	err := s.retryStale(func() error { return s.client.mc.Delete(mk) })
+	err := s.client.delete("delete", s.key(key))
 	s.touches.forget(key)
 	if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
-		return s.fail("delete", err)
+		return err
 	}
 	return nil
 }
@@ -468,10 +454,9 @@ func (s *Store) Touch(ctx context.Context, key stores.Key, expiresAt time.Time) 
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	mk := s.key(key)
 	now := s.now()
 	exp := expiration(expiresAt, now)
-	err := s.retryStale(func() error { return s.client.mc.Touch(mk, exp) })
+	err := s.client.touch("touch", s.key(key), exp)
 	switch {
 	case err == nil:
 		if exp == expireNow {
@@ -483,13 +468,14 @@ func (s *Store) Touch(ctx context.Context, key stores.Key, expiresAt time.Time) 
 	case errors.Is(err, memcache.ErrCacheMiss):
 		return errNotFound
 	default:
-		return s.fail("touch", err)
+		return err
 	}
 }
 
 // Close marks the store closed and, if NewFromServers built its client,
-// closes the client's connections. It is idempotent; operations after
-// Close return stores.ErrClosed. Operations already running finish.
+// closes the client's idle connections. A client passed to New is left
+// alone. Close is idempotent; operations after Close return
+// stores.ErrClosed. Operations already running finish.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) || !s.owned {
 		return nil
@@ -498,58 +484,4 @@ func (s *Store) Close() error {
 		return fmt.Errorf("memcached: close: %w", err)
 	}
 	return nil
-}
-
-// retryStale runs op, and runs it once more if it failed on a connection
-// that the server had closed: after a server restart, every idle
-// connection of the client is dead, and the first use of each fails. It
-// suits operations whose repetition is harmless (all but cas).
-func (s *Store) retryStale(op func() error) error {
-	err := op()
-	if err != nil && isStale(err) {
-		s.dropIdle()
-		err = op()
-	}
-	return err
-}
-
-// dropIdle closes the client's idle connections, which are likely dead
-// once one of them is. gomemcache's Client stays usable after Close.
-func (s *Store) dropIdle() {
-	_ = s.client.mc.Close()
-}
-
-// fail wraps an error from the client that is not a protocol answer.
-func (s *Store) fail(op string, err error) error {
-	switch {
-	case isTooLarge(err):
-		return fmt.Errorf("memcached: %s: %w: %w", op, stores.ErrTooLarge, err)
-	case isUnavailable(err):
-		s.dropIdle()
-		return fmt.Errorf("memcached: %s: %w: %w", op, stores.ErrUnavailable, err)
-	default:
-		return fmt.Errorf("memcached: %s: %w", op, err)
-	}
-}
-
-// isStale reports whether err says the peer had closed the connection.
-func isStale(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// isUnavailable reports whether err says the server cannot be reached.
-func isUnavailable(err error) bool {
-	var netErr net.Error
-	var connectErr *memcache.ConnectTimeoutError
-	return isStale(err) || errors.As(err, &netErr) || errors.As(err, &connectErr) ||
-		errors.Is(err, memcache.ErrNoServers) || errors.Is(err, memcache.ErrServerError) ||
-		errors.Is(err, syscall.ECONNREFUSED)
-}
-
-// isTooLarge reports whether err is the server's refusal of an item over
-// its size limit ("SERVER_ERROR object too large for cache"), which
-// gomemcache reports as an unexpected response line.
-func isTooLarge(err error) bool {
-	return strings.Contains(err.Error(), "object too large")
 }

@@ -421,7 +421,9 @@ func TestUnavailableTimeout(t *testing.T) {
 	start := time.Now()
 	_, err := s.Get(context.Background(), key)
 	require.ErrorIs(t, err, stores.ErrUnavailable)
-	assert.Less(t, time.Since(start), 2*c.Timeout, "a timeout is not retried")
+	// A timeout is not retried (TestStaleRetry); the margin is for a
+	// loaded machine under -race.
+	assert.Less(t, time.Since(start), 5*c.Timeout, "the Timeout bounds the wait")
 }
 
 func TestRestartIdleConnections(t *testing.T) {

@@ -422,9 +422,9 @@ func (s *Server) metadump() ([]Meta, error) {
 		case err != nil:
 			return nil, err
 		default:
-			stats, err := rawStats(s.Addr)
-			if err != nil {
-				return nil, err
+			stats, serr := rawStats(s.Addr)
+			if serr != nil {
+				return nil, serr
 			}
 			if uint64(len(metas)) >= stats["curr_items"] {
 				return metas, nil

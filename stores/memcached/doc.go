@@ -57,11 +57,30 @@
 //
 // gomemcache's Client has no context: a Store checks ctx before each
 // command (a canceled request sends nothing), and the client's Timeout
-// bounds each dial, read and write. When
-// the server cannot be reached, operations fail with an error matching
-// stores.ErrUnavailable (never stores.ErrNotFound), and they work again as
-// soon as the server is back: the client's dead idle connections are
-// dropped on the first failure.
+// bounds each dial, read and write. When the server cannot be reached,
+// operations of a Store or a LimiterBackend fail with an error matching
+// stores.ErrUnavailable (never stores.ErrNotFound): at once when the
+// connection is refused, after the Timeout when the server does not
+// answer. They work again as soon as the server is back, without a restart
+// of the application.
+//
+// A server restart leaves every idle connection of the client dead, and
+// the first use of each fails; gomemcache then closes it. So a command that
+// fails because the server had closed its connection (EOF, ECONNRESET,
+// EPIPE) is sent again, on the next idle connection or a new one, up to
+// the client's MaxIdleConns plus one times (MaxIdleConns is 2 when unset,
+// as in gomemcache), and the first operations after a restart succeed. This
+// is safe for every command, cas and add included: memcached answers each
+// command it runs before it closes a connection, so the command was not
+// run, or was run by a server that died with its items. (It assumes that
+// the client talks to memcached itself, not through a proxy that may drop
+// a connection after forwarding a command.) A timeout is not retried: the
+// server may have run the command.
+//
+// The package never closes a client passed to New or NewLimiterBackend,
+// not even its idle connections, so one client may serve a Store,
+// LimiterBackends and other code. Store.Close closes the idle connections
+// of a client that NewFromServers built, and nothing else.
 //
 // NewFromServers builds a client with DefaultTimeout (500ms, gomemcache's
 // own) and DefaultMaxIdleConns (64). gomemcache keeps 2 idle connections
@@ -83,6 +102,7 @@
 // number of concurrent requests removes that. Goroutines that call the
 // store back to back, as a plain parallel benchmark does, hide the effect:
 // each takes the connection it has just released. Clients passed to New
-// are used as they are: set their MaxIdleConns at or above your peak
-// number of concurrent requests per server, and their Timeout.
+// or NewLimiterBackend are used as they are: set their MaxIdleConns at or
+// above your peak number of concurrent requests per server, and their
+// Timeout.
 package memcached

@@ -1,62 +1,12 @@
 package memcached
 
 import (
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/securestack/ginsession/stores"
 )
-
-// maxRelative is the longest expiration memcached reads as relative
-// seconds; larger numbers are absolute Unix times.
-const maxRelative = 30 * 24 * 60 * 60
-
-// expireNow is the expiration that makes memcached expire an item at once.
-// Zero would mean "never expire"; memcached reads any negative number as
-// "already expired".
-const expireNow = -1
-
-// maxExpiry is the latest expiry memcached can hold: its absolute
-// expirations are 32-bit Unix times.
-var maxExpiry = time.Unix(math.MaxInt32, 0)
-
-// expiration converts an absolute expiry into a memcached expiration at
-// time now, following memcached's rules:
-//
-//   - an expiry at or before now gives expireNow;
-//   - up to 30 days ahead it is relative seconds, rounded up, plus one:
-//     memcached's clock ticks once a second and counts from its last
-//     tick, so an item set just before a tick would otherwise expire up
-//     to a second early (the item lives at least until expiresAt, at most
-//     two seconds longer);
-//   - further ahead it is an absolute Unix time, rounded up (memcached
-//     compares those with the wall clock, so they are not early), capped
-//     at maxExpiry.
-//
-// It never returns 0, which memcached reads as "never expire".
-func expiration(expiresAt, now time.Time) int32 {
-	d := expiresAt.Sub(now) // saturates instead of overflowing
-	if d <= 0 {
-		return expireNow
-	}
-	secs := d / time.Second
-	if d%time.Second != 0 {
-		secs++
-	}
-	if secs+1 <= maxRelative {
-		return int32(secs + 1)
-	}
-	if !expiresAt.Before(maxExpiry) {
-		return math.MaxInt32
-	}
-	abs := expiresAt.Unix()
-	if expiresAt.Nanosecond() != 0 {
-		abs++
-	}
-	return int32(abs)
-}
 
 // unixNano returns t in Unix nanoseconds, capped at maxExpiry (well inside
 // the int64 range) and at the zero Unix time below.

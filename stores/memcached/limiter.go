@@ -3,11 +3,9 @@ package memcached
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -22,18 +20,8 @@ import (
 // never run out.
 const DefaultLimiterMaxAttempts = 32
 
-const (
-	// limKeyHashLen is the length of the encoded key hash.
-	limKeyHashLen = 43
-	// limMaxPrefix is the longest prefix that keeps keys within
-	// memcached's 250 bytes.
-	limMaxPrefix = 250 - limKeyHashLen
-	// limFormat is the first byte of an encoded item.
-	limFormat = 1
-	// limMaxRelExpiry is the longest expiration memcached reads as
-	// relative; longer ones are absolute Unix times.
-	limMaxRelExpiry = 30 * 24 * 60 * 60
-)
+// limFormat is the first byte of an encoded item.
+const limFormat = 1
 
 // LimiterBackendOption configures a LimiterBackend.
 type LimiterBackendOption func(*LimiterBackend)
@@ -58,9 +46,11 @@ func WithLimiterMaxAttempts(n int) LimiterBackendOption {
 // limits up to about 100,000 within memcached's default 1 MB item size. An
 // admission reads the item with gets and writes it back with cas (add for
 // a new key), retrying up to the attempt bound when another admission wins
-// the race; a refusal writes nothing. Items expire one second after the
-// window, rounded up to whole seconds, once no admission has refreshed
-// them. A refusal's RetryAfter is exact for the history read.
+// the race; a refusal writes nothing. Each write sets the item to expire
+// one window after it, by the Store's rules (see Expiry in the package
+// documentation: never early, at most two seconds late, as an absolute time
+// for windows over 30 days), so an item outlives its latest admission by at
+// least the window. A refusal's RetryAfter is exact for the history read.
 //
 // Time comes from the callers, as Unix time, and is compared across
 // instances, so their clocks must be synchronized (NTP): a skew between
@@ -73,20 +63,24 @@ func WithLimiterMaxAttempts(n int) LimiterBackendOption {
 // then starts afresh, which can admit up to limit more events in that
 // window. Size memcached so that limiter items are not evicted.
 //
-// Errors: a failing memcached (network error, timeout, server error) is
-// returned wrapped around stores.ErrUnavailable, an exhausted attempt bound
-// as stores.ErrConflict, an item too large for the server as
-// stores.ErrTooLarge; a done context is returned as its error before any
-// further request. Whether the limiter then admits is its fail mode (see
+// Errors are mapped as the Store maps them: a failing memcached (network
+// error, timeout, server error) is returned wrapped around
+// stores.ErrUnavailable, an item too large for the server as
+// stores.ErrTooLarge, and an exhausted attempt bound as stores.ErrConflict;
+// a done context is returned as its error before any further request.
+// Whether the limiter then admits is its fail mode (see
 // ginsession.WithBackendFailMode). gomemcache does not take a context: the
-// client's Timeout bounds each request.
+// client's Timeout bounds each request. After a memcached restart,
+// commands that meet the client's dead idle connections are sent again, as
+// the Store's are (see Connections in the package documentation), so the
+// restart does not fail admissions.
 //
 // A LimiterBackend is safe for concurrent use. The client is used as
-// given: raise its MaxIdleConns (gomemcache keeps 2 idle connections per
-// server by default) to about the number of concurrent admissions.
+// given, and never closed: it may be shared with a Store and other code.
+// Raise its MaxIdleConns (gomemcache keeps 2 idle connections per server by
+// default) to about the number of concurrent admissions.
 type LimiterBackend struct {
-	client      *memcache.Client
-	prefix      string
+	client      client
 	maxAttempts int
 
 	// record, when set (by tests), is called with every admission's
@@ -105,15 +99,11 @@ func NewLimiterBackend(client *memcache.Client, prefix string, opts ...LimiterBa
 	if client == nil {
 		panic("memcached.NewLimiterBackend expects a non-nil client")
 	}
-	if len(prefix) > limMaxPrefix {
-		panic(fmt.Sprintf("memcached.NewLimiterBackend expects a prefix of at most %d bytes", limMaxPrefix))
+	c, err := makeClient(client, prefix)
+	if err != nil {
+		panic("memcached.NewLimiterBackend: " + err.Error())
 	}
-	for i := 0; i < len(prefix); i++ {
-		if c := prefix[i]; c <= ' ' || c == 0x7f {
-			panic("memcached.NewLimiterBackend expects a prefix without spaces or control characters")
-		}
-	}
-	b := &LimiterBackend{client: client, prefix: prefix, maxAttempts: DefaultLimiterMaxAttempts}
+	b := &LimiterBackend{client: c, maxAttempts: DefaultLimiterMaxAttempts}
 	for _, o := range opts {
 		o(b)
 	}
@@ -131,18 +121,19 @@ func (b *LimiterBackend) Admit(ctx context.Context, key string, limit int, windo
 	mkey := b.itemKey(key)
 	t := now.UnixNano()
 	w := int64(window)
-	exp := limExpiration(window, time.Now())
+	wall := time.Now() // item lifetimes are in real time
+	exp := expiration(wall.Add(window), wall)
 	for range b.maxAttempts {
 		if err := ctx.Err(); err != nil {
 			return stores.Decision{}, err
 		}
-		it, err := b.client.Get(mkey)
+		it, err := b.client.get("limiter get", mkey)
 		var times []int64
 		switch {
 		case errors.Is(err, memcache.ErrCacheMiss):
 			it = nil
 		case err != nil:
-			return stores.Decision{}, limStoreErr("get", err)
+			return stores.Decision{}, err
 		default:
 			times, err = limDecode(it.Value)
 			if err != nil {
@@ -167,10 +158,10 @@ func (b *LimiterBackend) Admit(ctx context.Context, key string, limit int, windo
 
 		value := limEncode(times)
 		if it == nil {
-			err = b.client.Add(&memcache.Item{Key: mkey, Value: value, Expiration: exp})
+			err = b.client.add("limiter write", &memcache.Item{Key: mkey, Value: value, Expiration: exp})
 		} else {
 			it.Value, it.Expiration = value, exp
-			err = b.client.CompareAndSwap(it)
+			err = b.client.cas("limiter write", it)
 		}
 		switch {
 		case err == nil:
@@ -187,43 +178,16 @@ func (b *LimiterBackend) Admit(ctx context.Context, key string, limit int, windo
 			// evicted in between): read again.
 			continue
 		default:
-			return stores.Decision{}, limStoreErr("write", err)
+			return stores.Decision{}, err
 		}
 	}
 	return stores.Decision{}, fmt.Errorf("memcached: limiter: %w: gave up after %d attempts", stores.ErrConflict, b.maxAttempts)
 }
 
-// itemKey returns the memcached key of a limiter key.
+// itemKey returns the memcached key of a limiter key: the prefix and the
+// SHA-256 of the key.
 func (b *LimiterBackend) itemKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	var sb strings.Builder
-	sb.Grow(len(b.prefix) + limKeyHashLen)
-	sb.WriteString(b.prefix)
-	enc := base64.RawURLEncoding
-	buf := make([]byte, enc.EncodedLen(len(sum)))
-	enc.Encode(buf, sum[:])
-	sb.Write(buf)
-	return sb.String()
-}
-
-// limExpiration returns the memcached expiration of an item for window:
-// the window in whole seconds, rounded up, plus one; as an absolute Unix
-// time past memcached's 30-day limit on relative expirations.
-func limExpiration(window time.Duration, now time.Time) int32 {
-	secs := int64((window+time.Second-1)/time.Second) + 1
-	if secs <= limMaxRelExpiry {
-		return int32(secs)
-	}
-	return int32(min(now.Unix()+secs, 1<<31-1))
-}
-
-// limStoreErr wraps a memcached error: ErrTooLarge for an item the server
-// refuses as too large, ErrUnavailable otherwise.
-func limStoreErr(op string, err error) error {
-	if strings.Contains(err.Error(), "too large") {
-		return fmt.Errorf("memcached: limiter %s: %w: %w", op, stores.ErrTooLarge, err)
-	}
-	return fmt.Errorf("memcached: limiter %s: %w: %w", op, stores.ErrUnavailable, err)
+	return b.client.key(sha256.Sum256([]byte(key)))
 }
 
 // limEncode encodes sorted admission times: a format byte, the count as a

@@ -312,28 +312,6 @@ func TestLimiterBackendMalformedItem(t *testing.T) {
 	require.ErrorIs(t, err, errLimMalformed)
 }
 
-func TestLimiterExpiration(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	tests := []struct {
-		window time.Duration
-		want   int32
-	}{
-		{time.Millisecond, 2},
-		{time.Second, 2},
-		{1500 * time.Millisecond, 3},
-		{time.Minute, 61},
-		{30*24*time.Hour - time.Second, 30 * 24 * 60 * 60},
-		// Past 30 days, memcached reads expirations as Unix times.
-		{30 * 24 * time.Hour, 1_800_000_000 + 30*24*60*60 + 1},
-		{60 * 24 * time.Hour, 1_800_000_000 + 60*24*60*60 + 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.window.String(), func(t *testing.T) {
-			assert.Equal(t, tt.want, limExpiration(tt.window, now))
-		})
-	}
-}
-
 func TestLimiterCodec(t *testing.T) {
 	for _, times := range [][]int64{
 		{},
@@ -366,9 +344,9 @@ func TestNewLimiterBackendPanics(t *testing.T) {
 		want string
 	}{
 		{"nil client", func() { NewLimiterBackend(nil, "p:") }, "memcached.NewLimiterBackend expects a non-nil client"},
-		{"long prefix", func() { NewLimiterBackend(client, strings.Repeat("p", 208)) }, "memcached.NewLimiterBackend expects a prefix of at most 207 bytes"},
-		{"space in prefix", func() { NewLimiterBackend(client, "rate limit:") }, "memcached.NewLimiterBackend expects a prefix without spaces or control characters"},
-		{"control in prefix", func() { NewLimiterBackend(client, "rl\x00") }, "memcached.NewLimiterBackend expects a prefix without spaces or control characters"},
+		{"long prefix", func() { NewLimiterBackend(client, strings.Repeat("p", 208)) }, "memcached.NewLimiterBackend: prefix of 208 bytes, over the 207 that keep keys within memcached's 250"},
+		{"space in prefix", func() { NewLimiterBackend(client, "rate limit:") }, `memcached.NewLimiterBackend: prefix "rate limit:" has a space or control character at byte 4`},
+		{"control in prefix", func() { NewLimiterBackend(client, "rl\x00") }, `memcached.NewLimiterBackend: prefix "rl\x00" has a space or control character at byte 2`},
 		{"zero attempts", func() { NewLimiterBackend(client, "p:", WithLimiterMaxAttempts(0)) }, "memcached.NewLimiterBackend: WithLimiterMaxAttempts(0) expects n > 0"},
 	}
 	for _, tt := range tests {

@@ -2,16 +2,11 @@ package memcached
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -54,16 +49,10 @@ const (
 	DefaultMaxIdleConns = 64
 )
 
-const (
-	// maxPrefixLen bounds the key prefix: memcached keys are at most 250
-	// bytes, and an encoded stores.Key takes 43.
-	maxPrefixLen = 200
-
-	// itemOverhead is what memcached counts against its item size limit
-	// besides the key and the value: its item header, CAS value and the
-	// value's trailing CRLF, rounded up.
-	itemOverhead = 64
-)
+// itemOverhead is what memcached counts against its item size limit
+// besides the key and the value: its item header, CAS value and the
+// value's trailing CRLF, rounded up.
+const itemOverhead = 64
 
 // Errors without per-call state, allocated once.
 var (
@@ -78,9 +67,8 @@ var _ stores.Store = (*Store)(nil)
 // Store is a stores.Store on memcached. It is safe for concurrent use.
 // The zero value is not usable; create one with New or NewFromServers.
 type Store struct {
-	client      *memcache.Client
-	owned       bool // the Store built client and closes it
-	prefix      string
+	client      client
+	owned       bool // NewFromServers built client.mc, and Close closes it
 	maxItemSize int
 	maxAttempts int
 	touches     *touchCache
@@ -103,8 +91,8 @@ type config struct {
 // WithPrefix sets the prefix of the store's memcached keys, which lets
 // several applications share a server. A key is the prefix followed by
 // the 43-character base64url form of a stores.Key. The prefix is at most
-// 200 bytes, without spaces or control characters. The default is
-// DefaultPrefix ("gs:").
+// 207 bytes (memcached keys are at most 250), without spaces or control
+// characters. The default is DefaultPrefix ("gs:").
 func WithPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
@@ -138,10 +126,12 @@ func WithTouchCacheSize(n int) Option {
 }
 
 // New returns a Store on client, which the caller configured and keeps
-// owning: Close does not close it. Set the client's MaxIdleConns above the
-// number of concurrent requests (gomemcache's default of 2 makes most
-// requests dial; DefaultMaxIdleConns is a good start) and its Timeout
-// (DefaultTimeout). New panics if client is nil or an option is invalid.
+// owning: the Store never closes it, not even its idle connections, so the
+// caller may share it with other code (a LimiterBackend, say). Set the
+// client's MaxIdleConns above the number of concurrent requests
+// (gomemcache's default of 2 makes most requests dial; DefaultMaxIdleConns
+// is a good start) and its Timeout (DefaultTimeout). New panics if client is
+// nil or an option is invalid.
 func New(client *memcache.Client, opts ...Option) *Store {
 	if client == nil {
 		panic("memcached.New: nil client")
@@ -177,7 +167,7 @@ func NewFromServers(addrs []string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func build(client *memcache.Client, opts []Option) (*Store, error) {
+func build(mc *memcache.Client, opts []Option) (*Store, error) {
 	cfg := config{
 		prefix:         DefaultPrefix,
 		maxItemSize:    DefaultMaxItemSize,
@@ -187,10 +177,11 @@ func build(client *memcache.Client, opts []Option) (*Store, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if err := checkPrefix(cfg.prefix); err != nil {
-		return nil, err
+	c, err := makeClient(mc, cfg.prefix)
+	if err != nil {
+		return nil, fmt.Errorf("WithPrefix: %w", err)
 	}
-	if cfg.maxItemSize <= len(cfg.prefix)+43+itemOverhead {
+	if cfg.maxItemSize <= len(cfg.prefix)+digestLen+itemOverhead {
 		return nil, fmt.Errorf("WithMaxItemSize(%d): too small", cfg.maxItemSize)
 	}
 	if cfg.maxAttempts < 1 {
@@ -200,8 +191,7 @@ func build(client *memcache.Client, opts []Option) (*Store, error) {
 		return nil, fmt.Errorf("WithTouchCacheSize(%d): negative", cfg.touchCacheSize)
 	}
 	return &Store{
-		client:      client,
-		prefix:      cfg.prefix,
+		client:      c,
 		maxItemSize: cfg.maxItemSize,
 		maxAttempts: cfg.maxAttempts,
 		touches:     newTouchCache(cfg.touchCacheSize),
@@ -209,25 +199,9 @@ func build(client *memcache.Client, opts []Option) (*Store, error) {
 	}, nil
 }
 
-// checkPrefix reports whether prefix keeps every key legal for memcached.
-func checkPrefix(prefix string) error {
-	if len(prefix) > maxPrefixLen {
-		return fmt.Errorf("WithPrefix: %d bytes, more than %d", len(prefix), maxPrefixLen)
-	}
-	for i := 0; i < len(prefix); i++ {
-		if c := prefix[i]; c <= ' ' || c == 0x7f {
-			return fmt.Errorf("WithPrefix(%q): space or control character at byte %d", prefix, i)
-		}
-	}
-	return nil
-}
-
 // key returns the memcached key of k.
 func (s *Store) key(k stores.Key) string {
-	var arr [maxPrefixLen + 64]byte
-	b := append(arr[:0], s.prefix...)
-	b = base64.RawURLEncoding.AppendEncode(b, k[:])
-	return string(b)
+	return s.client.key(k)
 }
 
 // check returns the error that stops an operation before it starts.
@@ -246,17 +220,12 @@ func (s *Store) Get(ctx context.Context, key stores.Key) (stores.Item, error) {
 	if err := s.check(ctx); err != nil {
 		return stores.Item{}, err
 	}
-	mk := s.key(key)
-	var it *memcache.Item
-	err := s.retryStale(func() (err error) {
-		it, err = s.client.Get(mk)
-		return err
-	})
+	it, err := s.client.get("get", s.key(key))
 	if err != nil {
 		if errors.Is(err, memcache.ErrCacheMiss) {
 			return stores.Item{}, errNotFound
 		}
-		return stores.Item{}, s.fail("get", err)
+		return stores.Item{}, err
 	}
 	item, err := s.decode("get", key, it.Value)
 	item.Version = it.CasID
@@ -303,10 +272,7 @@ func (s *Store) putBuf(bp *[]byte) {
 	}
 }
 
-// Add implements stores.Store with memcached's add. Like the other
-// commands but cas, an add that fails on a connection the server had
-// closed (after a restart) is sent once more on a fresh one: a dead
-// connection never delivered the first.
+// Add implements stores.Store with memcached's add.
 func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, expiresAt time.Time) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -319,7 +285,7 @@ func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, exp
 	}
 	defer s.putBuf(bp)
 	it := &memcache.Item{Key: mk, Value: *bp, Expiration: expiration(expiresAt, now)}
-	err = s.retryStale(func() error { return s.client.Add(it) })
+	err = s.client.add("add", it)
 	switch {
 	case err == nil:
 		s.touches.forget(key)
@@ -327,7 +293,7 @@ func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, exp
 	case errors.Is(err, memcache.ErrNotStored):
 		return errExists
 	default:
-		return s.fail("add", err)
+		return err
 	}
 }
 
@@ -398,15 +364,12 @@ func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc, from 
 	if from != nil {
 		it, cur = &memcache.Item{Key: mk, CasID: from.Version}, *from
 	} else {
-		err := s.retryStale(func() (err error) {
-			it, err = s.client.Get(mk)
-			return err
-		})
-		if err != nil {
+		var err error
+		if it, err = s.client.get("update", mk); err != nil {
 			if errors.Is(err, memcache.ErrCacheMiss) {
 				return errNotFound
 			}
-			return s.fail("update", err)
+			return err
 		}
 		if cur, err = s.decode("update", key, it.Value); err != nil {
 			return err
@@ -430,7 +393,7 @@ func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc, from 
 		defer s.putBuf(bp)
 		it.Value, it.Expiration = *bp, expiration(expiresAt, now)
 	}
-	err = s.client.CompareAndSwap(it)
+	err = s.client.cas("update", it)
 	switch {
 	case err == nil:
 		s.touches.forget(key)
@@ -440,7 +403,7 @@ func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc, from 
 	case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored):
 		return errNotFound
 	default:
-		return s.fail("update", err)
+		return err
 	}
 }
 
@@ -476,11 +439,10 @@ func (s *Store) Delete(ctx context.Context, key stores.Key) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	mk := s.key(key)
-	err := s.retryStale(func() error { return s.client.Delete(mk) })
+	err := s.client.delete("delete", s.key(key))
 	s.touches.forget(key)
 	if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
-		return s.fail("delete", err)
+		return err
 	}
 	return nil
 }
@@ -492,10 +454,9 @@ func (s *Store) Touch(ctx context.Context, key stores.Key, expiresAt time.Time) 
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	mk := s.key(key)
 	now := s.now()
 	exp := expiration(expiresAt, now)
-	err := s.retryStale(func() error { return s.client.Touch(mk, exp) })
+	err := s.client.touch("touch", s.key(key), exp)
 	switch {
 	case err == nil:
 		if exp == expireNow {
@@ -507,73 +468,20 @@ func (s *Store) Touch(ctx context.Context, key stores.Key, expiresAt time.Time) 
 	case errors.Is(err, memcache.ErrCacheMiss):
 		return errNotFound
 	default:
-		return s.fail("touch", err)
+		return err
 	}
 }
 
 // Close marks the store closed and, if NewFromServers built its client,
-// closes the client's connections. It is idempotent; operations after
-// Close return stores.ErrClosed. Operations already running finish.
+// closes the client's idle connections. A client passed to New is left
+// alone. Close is idempotent; operations after Close return
+// stores.ErrClosed. Operations already running finish.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) || !s.owned {
 		return nil
 	}
-	if err := s.client.Close(); err != nil {
+	if err := s.client.mc.Close(); err != nil {
 		return fmt.Errorf("memcached: close: %w", err)
 	}
 	return nil
-}
-
-// retryStale runs op, and runs it once more if it failed on a connection
-// that the server had closed: after a server restart, every idle
-// connection of the client is dead, and the first use of each fails. It
-// suits operations whose repetition is harmless (all but cas).
-func (s *Store) retryStale(op func() error) error {
-	err := op()
-	if err != nil && isStale(err) {
-		s.dropIdle()
-		err = op()
-	}
-	return err
-}
-
-// dropIdle closes the client's idle connections, which are likely dead
-// once one of them is. gomemcache's Client stays usable after Close.
-func (s *Store) dropIdle() {
-	_ = s.client.Close()
-}
-
-// fail wraps an error from the client that is not a protocol answer.
-func (s *Store) fail(op string, err error) error {
-	switch {
-	case isTooLarge(err):
-		return fmt.Errorf("memcached: %s: %w: %w", op, stores.ErrTooLarge, err)
-	case isUnavailable(err):
-		s.dropIdle()
-		return fmt.Errorf("memcached: %s: %w: %w", op, stores.ErrUnavailable, err)
-	default:
-		return fmt.Errorf("memcached: %s: %w", op, err)
-	}
-}
-
-// isStale reports whether err says the peer had closed the connection.
-func isStale(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// isUnavailable reports whether err says the server cannot be reached.
-func isUnavailable(err error) bool {
-	var netErr net.Error
-	var connectErr *memcache.ConnectTimeoutError
-	return isStale(err) || errors.As(err, &netErr) || errors.As(err, &connectErr) ||
-		errors.Is(err, memcache.ErrNoServers) || errors.Is(err, memcache.ErrServerError) ||
-		errors.Is(err, syscall.ECONNREFUSED)
-}
-
-// isTooLarge reports whether err is the server's refusal of an item over
-// its size limit ("SERVER_ERROR object too large for cache"), which
-// gomemcache reports as an unexpected response line.
-func isTooLarge(err error) bool {
-	return strings.Contains(err.Error(), "object too large")
 }

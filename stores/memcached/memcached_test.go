@@ -44,44 +44,9 @@ func TestConformanceNewFromServers(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
 		s, err := NewFromServers([]string{srv.Addr}, WithPrefix(uniquePrefix()))
 		require.NoError(t, err)
-		s.client.Timeout = testTimeout
+		s.client.mc.Timeout = testTimeout
 		return storetest.Harness{Store: s}
 	})
-}
-
-func TestExpiration(t *testing.T) {
-	now := time.Date(2026, 5, 1, 12, 0, 0, 500_000_000, time.UTC)
-	const day = 24 * time.Hour
-	tests := []struct {
-		name string
-		exp  time.Time
-		want int32
-	}{
-		{"past", now.Add(-time.Hour), expireNow},
-		{"now", now, expireNow},
-		{"zero time", time.Time{}, expireNow},
-		{"1ns", now.Add(time.Nanosecond), 2},
-		{"sub-second", now.Add(300 * time.Millisecond), 2},
-		{"1s", now.Add(time.Second), 2},
-		{"1.5s", now.Add(1500 * time.Millisecond), 3},
-		{"1h", now.Add(time.Hour), 3601},
-		{"30 days minus 1s is relative", now.Add(30*day - time.Second), maxRelative},
-		{"30 days is absolute", now.Add(30 * day), int32(now.Add(30*day).Unix()) + 1},
-		{"60 days is absolute", now.Add(60 * day), int32(now.Add(60*day).Unix()) + 1},
-		{"whole-second absolute", time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), int32(time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC).Unix())},
-		{"past 2038 is capped", time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), 1<<31 - 1},
-		{"far future", now.Add(1<<63 - 1), 1<<31 - 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := expiration(tt.exp, now)
-			assert.Equal(t, tt.want, got)
-			assert.NotZero(t, got, "0 means never expire")
-			if got > maxRelative {
-				assert.False(t, time.Unix(int64(got), 0).Before(tt.exp) && tt.exp.Before(maxExpiry), "absolute expiration before the expiry")
-			}
-		})
-	}
 }
 
 func TestSixtyDayExpiry(t *testing.T) {
@@ -456,7 +421,9 @@ func TestUnavailableTimeout(t *testing.T) {
 	start := time.Now()
 	_, err := s.Get(context.Background(), key)
 	require.ErrorIs(t, err, stores.ErrUnavailable)
-	assert.Less(t, time.Since(start), 3*c.Timeout, "a stale retry may double the wait, no more")
+	// A timeout is not retried (TestStaleRetry); the margin is for a
+	// loaded machine under -race.
+	assert.Less(t, time.Since(start), 5*c.Timeout, "the Timeout bounds the wait")
 }
 
 func TestRestartIdleConnections(t *testing.T) {
@@ -596,7 +563,7 @@ func TestOptionsValidation(t *testing.T) {
 		opts []Option
 		want string
 	}{
-		{"long prefix", []Option{WithPrefix(strings.Repeat("p", 201))}, "WithPrefix"},
+		{"long prefix", []Option{WithPrefix(strings.Repeat("p", 208))}, "WithPrefix"},
 		{"space in prefix", []Option{WithPrefix("my app:")}, "WithPrefix"},
 		{"control char in prefix", []Option{WithPrefix("app\n")}, "WithPrefix"},
 		{"DEL in prefix", []Option{WithPrefix("app\x7f")}, "WithPrefix"},
@@ -625,17 +592,16 @@ func TestOptionsValidation(t *testing.T) {
 	_, err = NewFromServers([]string{"no-such-host.invalid:11211"})
 	assert.Error(t, err)
 
-	s := New(c, WithPrefix(strings.Repeat("p", 200)))
-	assert.Len(t, s.key(testKey()), 243)
-	assert.LessOrEqual(t, len(s.key(testKey())), 250)
+	s := New(c, WithPrefix(strings.Repeat("p", 207)))
+	assert.Len(t, s.key(testKey()), 250)
 }
 
 func TestCloseOwnedClient(t *testing.T) {
 	srv := memcachedtest.Start(t)
 	s, err := NewFromServers([]string{srv.Addr})
 	require.NoError(t, err)
-	assert.Equal(t, DefaultTimeout, s.client.Timeout)
-	assert.Equal(t, DefaultMaxIdleConns, s.client.MaxIdleConns)
+	assert.Equal(t, DefaultTimeout, s.client.mc.Timeout)
+	assert.Equal(t, DefaultMaxIdleConns, s.client.mc.MaxIdleConns)
 	key := testKey()
 	require.NoError(t, s.Add(context.Background(), key, record("alice", nil), time.Now().Add(time.Hour)))
 	open := srv.Stats(t)["curr_connections"]

@@ -23,6 +23,10 @@
 // sent once in full (EVAL), transparently. Redis 7.0 or later is required
 // (PEXPIRETIME, SET NX with GET), or Valkey.
 //
+// A LimiterBackend keeps a sliding-window rate limiter's history in Redis
+// too, one Lua script per admission, so that all instances of an
+// application share one exact limit.
+//
 // # Keys, values and versions
 //
 // A key is the prefix (WithPrefix, default "gs:") followed by the

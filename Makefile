@@ -54,3 +54,14 @@ fuzz:
 # updates the README's results table.
 bench: memcached
 	cd benchmarks && README=../README.md ./run.sh
+
+# Redis store (nested module stores/redisstore): `make test` also makes sure
+# redis-server is installed and runs that module's vet and race tests.
+.PHONY: redis redis-test
+test: redis redis-test
+
+redis:
+	@scripts/ensure-redis.sh
+
+redis-test: redis
+	cd stores/redisstore && $(GO) vet ./... && $(GO) test -race -count=1 ./...

@@ -1,23 +1,26 @@
 # The two commands a newcomer needs:
 #   go run ./_example    run the example app on http://localhost:3000
-#   make test            run the whole test suite (installs memcached if it can)
+#   make test            run the whole test suite (installs memcached and redis-server if it can)
 
 GO          ?= go
 PKGS        := ./... ./_example
 FUZZTIME    ?= 10s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Nested modules, each with its own go.mod; make test runs their tests too.
-MODULES     := benchmarks
+MODULES     := benchmarks stores/redisstore
 # Fuzz targets as package:target pairs.
 FUZZ        := .:FuzzWellFormed .:FuzzParseToken .:FuzzCookieHeader ./stores/codec:FuzzDecode
 
-.PHONY: test check fmt-check vet staticcheck tracked unit modules fuzz bench memcached
+.PHONY: test check fmt-check vet staticcheck tracked unit modules fuzz bench memcached redis
 
 # In CI (CI=true) the test run also fuzzes each target for $(FUZZTIME).
-test: memcached check unit modules $(if $(filter true,$(CI)),fuzz)
+test: memcached redis check unit modules $(if $(filter true,$(CI)),fuzz)
 
 memcached:
 	@scripts/ensure-memcached.sh
+
+redis:
+	@scripts/ensure-redis.sh
 
 check: fmt-check vet staticcheck tracked
 
@@ -54,14 +57,3 @@ fuzz:
 # updates the README's results table.
 bench: memcached
 	cd benchmarks && README=../README.md ./run.sh
-
-# Redis store (nested module stores/redisstore): `make test` also makes sure
-# redis-server is installed and runs that module's vet and race tests.
-.PHONY: redis redis-test
-test: redis redis-test
-
-redis:
-	@scripts/ensure-redis.sh
-
-redis-test: redis
-	cd stores/redisstore && $(GO) vet ./... && $(GO) test -race -count=1 ./...

@@ -63,7 +63,7 @@ func testKey() stores.Key {
 }
 
 func record(user string, data map[string]any) *stores.Record {
-	return &stores.Record{Kind: stores.KindSession, UserID: user, Data: data, CreatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return &stores.Record{Kind: stores.KindSession, UserID: user, Data: data, CreatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()}
 }
 
 // testTimeout is the timeout of the tests' clients: generous, because

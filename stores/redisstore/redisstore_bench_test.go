@@ -23,9 +23,9 @@ func benchRecord() *stores.Record {
 		Kind:           stores.KindSession,
 		UserID:         "user-1234567",
 		Handle:         "5b0a3c1e-8f6a-4d43-9e7b-1d2c3b4a5f60",
-		CreatedAt:      t0,
-		AbsoluteExpiry: t0.Add(24 * time.Hour),
-		RenewedAt:      t0,
+		CreatedAt:      t0.UnixNano(),
+		AbsoluteExpiry: t0.Add(24 * time.Hour).UnixNano(),
+		RenewedAt:      t0.UnixNano(),
 		Data: map[string]any{
 			"role":    "editor",
 			"theme":   "dark",

@@ -444,6 +444,21 @@ func TestLoadErrorKeepsTheCookie(t *testing.T) {
 	})
 }
 
+func TestClearKeepsTheSession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		a := newApp(t, b.store(t, time.Now), nil, nil)
+		cookie := a.seed(map[string]any{"a": "A", "b": "B"})
+		a.r.GET("/clear", func(c *gin.Context) {
+			sessions.Default(c).Clear()
+			a.save(c)
+		})
+		w := a.do(http.MethodGet, "/clear", cookie)
+		require.NoError(t, a.saves.last())
+		assert.Equal(t, cookie, cookieOf(t, w))
+		assert.Empty(t, a.data(cookie), "emptied, alive; MaxAge -1 ends it")
+	})
+}
+
 func TestIDIsTheHandle(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		a := newApp(t, b.store(t, time.Now), nil, nil)
@@ -499,16 +514,24 @@ func TestUnknownCookieGivesAFreshSession(t *testing.T) {
 
 func TestRenewal(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		for _, withRenewals := range []bool{false, true} {
-			t.Run(map[bool]string{false: "Save sends it", true: "Renewals sends it at load"}[withRenewals], func(t *testing.T) {
+		for _, where := range []string{"", "before", "after"} {
+			withRenewals := where != ""
+			title := "Save sends it"
+			if withRenewals {
+				title = "Renewals " + where + " Sessions sends it at load"
+			}
+			t.Run(title, func(t *testing.T) {
 				clk := newClock()
-				var extra []gin.HandlerFunc
-				if withRenewals {
-					extra = append(extra, gincontrib.Renewals())
-				}
 				a := newApp(t, b.store(t, clk.Now),
 					[]ginsession.Option{ginsession.WithClock(clk.Now), ginsession.WithRenewalInterval(time.Hour), ginsession.WithIdleTimeout(2 * time.Hour)},
-					[]gincontrib.Option{gincontrib.WithClock(clk.Now)}, extra...)
+					[]gincontrib.Option{gincontrib.WithClock(clk.Now)})
+				switch where {
+				case "before":
+					a.r = newEngine(a.store, gincontrib.Renewals())
+				case "after":
+					a.r = newEngine(a.store)
+					a.r.Use(gincontrib.Renewals())
+				}
 				a.r.GET("/read", func(c *gin.Context) {
 					_ = sessions.Default(c).Get("a")
 					c.String(http.StatusOK, "ok")

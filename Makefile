@@ -7,7 +7,7 @@ PKGS        := ./... ./_example
 FUZZTIME    ?= 10s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Nested modules, each with its own go.mod; make test runs their tests too.
-MODULES     := benchmarks stores/redisstore
+MODULES     := benchmarks stores/redisstore gincontrib
 # Fuzz targets as package:target pairs.
 FUZZ        := .:FuzzWellFormed .:FuzzParseToken .:FuzzCookieHeader ./stores/codec:FuzzDecode
 

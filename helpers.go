@@ -99,42 +99,24 @@ func RememberMe(remember bool) LoginOption {
 // and the request has no session.
 //
 // Call Login before writing the response body. It returns the new session.
+// Manager.Replace is the same without Gin.
 func Login(c *gin.Context, userID string, data map[string]any, opts ...LoginOption) (*Session, error) {
-	var cfg loginConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
 	m, err := managerOf(c)
 	if err != nil {
 		return nil, err
 	}
-	ctx := c.Request.Context()
 	key := userID
 	if userID == "" {
 		key = "\x00ip\x00" + ClientIPKey(c)
 	}
-	if err := m.limit(ctx, key, m.now()); err != nil {
-		return nil, err
-	}
-	old, hadOld := Current(c)
-	replace := "" // the index entry the new session takes over
-	if hadOld {
-		same := userID != "" && old.UserID == userID
-		if err := m.deleteKey(ctx, old.key, &old.item, !same); err != nil {
-			return nil, err
-		}
-		if same {
-			replace = old.Handle
-		}
+	old, _ := Current(c)
+	s, deleted, err := m.replace(c.Request.Context(), old, key, userID, data, opts)
+	if deleted {
 		m.clearCurrent(c)
 	}
-	s, err := m.create(ctx, userID, data, cfg.remember, replace)
 	if err != nil {
-		if hadOld {
+		if deleted {
 			m.cookie.clear(c)
-			if replace != "" {
-				_, _ = m.takeRefs(ctx, userID, func(r stores.SessionRef) bool { return r.Handle == replace })
-			}
 		}
 		return nil, err
 	}

@@ -235,6 +235,50 @@ func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Ti
 	return "", stores.Key{}, stores.ErrExists
 }
 
+// Replace is the Manager half of Login, for integrations other than the
+// Gin helpers: it ends old (a session loaded during this request, or nil)
+// and creates a session for userID holding data, with Login's options
+// (RememberMe). The creation limiter (WithCreateLimiter) is asked first,
+// keyed by userID, so a refused Replace returns a *RateLimitError and
+// changes nothing. When old belongs to the same user, its entry in the
+// user's index is replaced in the same write as the new one is added, and
+// never counts against WithMaxSessionsPerUser. If the creation fails after
+// old was deleted, old stays deleted: the caller should clear its cookie.
+func (m *Manager) Replace(ctx context.Context, old *Session, userID string, data map[string]any, opts ...LoginOption) (*Session, error) {
+	s, _, err := m.replace(ctx, old, userID, userID, data, opts)
+	return s, err
+}
+
+// replace is Replace with the limiter keyed by limitKey. It reports
+// whether old was deleted.
+func (m *Manager) replace(ctx context.Context, old *Session, limitKey, userID string, data map[string]any, opts []LoginOption) (*Session, bool, error) {
+	var cfg loginConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := m.limit(ctx, limitKey, m.now()); err != nil {
+		return nil, false, err
+	}
+	replace := "" // the index entry the new session takes over
+	if old != nil {
+		same := userID != "" && old.UserID == userID
+		if err := m.deleteKey(ctx, old.key, &old.item, !same); err != nil {
+			return nil, false, err
+		}
+		if same {
+			replace = old.Handle
+		}
+	}
+	s, err := m.create(ctx, userID, data, cfg.remember, replace)
+	if err != nil {
+		if replace != "" {
+			_, _ = m.takeRefs(ctx, userID, func(r stores.SessionRef) bool { return r.Handle == replace })
+		}
+		return nil, old != nil, err
+	}
+	return s, old != nil, nil
+}
+
 // GetSession returns the live session with the given ID. It returns an
 // error matching ErrNotFound when the ID is malformed, unknown, deleted, or
 // past its idle or absolute deadline, and a wrapped store error (for
@@ -528,6 +572,15 @@ func (m *Manager) DeleteSession(ctx context.Context, id string) error {
 		return nil
 	}
 	return m.deleteKey(ctx, key, nil, true)
+}
+
+// DeleteLoaded deletes s, a session loaded during this request, as
+// DeleteSession does, and removes it from its user's index. It writes from
+// the version s was loaded at, which saves the read DeleteSession makes
+// (one compare-and-swap on memcached and Redis). Deleting a session that is
+// already gone is not an error.
+func (m *Manager) DeleteLoaded(ctx context.Context, s *Session) error {
+	return m.deleteKey(ctx, s.key, &s.item, true)
 }
 
 // deleteKey ends the session under key, following grace-period stubs to

@@ -27,9 +27,9 @@ type instruction struct {
 // login (session fixation) gains nothing, and the new session is in the
 // user's index (Manager.ListUserSessions, DeleteUserSessions and the
 // per-user cap see it). Sessions the adapter creates otherwise are
-// anonymous. With WithCreateLimiter, the Manager's limiter applies per
-// userID: a refused Login returns an error matching
-// ginsession.ErrRateLimited, after the old session was deleted.
+// anonymous. With WithCreateLimiter, the Manager's limiter is asked first,
+// per userID: a refused Login returns an error matching
+// ginsession.ErrRateLimited and changes nothing (Manager.Replace).
 //
 // Login saves the session: call it before writing the response body. It
 // fails, changing nothing, if the session could not be loaded (the store

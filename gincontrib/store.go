@@ -228,14 +228,11 @@ func (st *store) login(ctx context.Context, w http.ResponseWriter, e *entry, o *
 		return ErrHeadersWritten
 	}
 	old := e.loaded
-	if old != nil {
-		if err := st.m.DeleteSession(ctx, old.ID); err != nil {
-			return err
-		}
-	}
-	s, err := st.m.CreateSession(ctx, userID, data)
+	// Replace asks the creation limiter first (a refused login changes
+	// nothing), then ends the old session and creates the new one.
+	s, err := st.m.Replace(ctx, old, userID, data)
 	if err != nil {
-		if old != nil {
+		if old != nil && !errors.Is(err, ginsession.ErrRateLimited) {
 			// The old session is gone: so is its cookie.
 			e.reset()
 			expired := *o
@@ -283,7 +280,13 @@ func (st *store) end(ctx context.Context, w http.ResponseWriter, e *entry, o *gs
 	if e.loaded != nil {
 		id = e.loaded.ID
 	}
-	if id != "" && (e.loaded != nil || e.loadErr != nil) {
+	switch {
+	case e.loaded != nil:
+		// From the version loaded: no second read.
+		if err := st.m.DeleteLoaded(ctx, e.loaded); err != nil {
+			return err
+		}
+	case id != "" && e.loadErr != nil:
 		if err := st.m.DeleteSession(ctx, id); err != nil {
 			return err
 		}

@@ -626,6 +626,20 @@ func TestLogin(t *testing.T) {
 		})
 	})
 
+	t.Run("rate limited changes nothing", func(t *testing.T) {
+		a := newApp(t, nil, []ginsession.Option{ginsession.WithCreateLimiter(ginsession.NewLimiter(1, time.Minute))}, nil)
+		var err error
+		a.r.GET("/login", func(c *gin.Context) { err = gincontrib.Login(c, name, "carol") })
+		first := cookieOf(t, a.do(http.MethodGet, "/login", ""))
+		require.NoError(t, err)
+		w := a.do(http.MethodGet, "/login", first)
+		assert.ErrorIs(t, err, ginsession.ErrRateLimited)
+		assert.Empty(t, setCookies(w, name), "the cookie is neither replaced nor expired")
+		s, gerr := a.session(first)
+		require.NoError(t, gerr, "the session it carried lives on")
+		assert.Equal(t, "carol", s.UserID)
+	})
+
 	t.Run("store down", func(t *testing.T) {
 		fl := &flaky{Store: memory.New()}
 		t.Cleanup(func() { _ = fl.Close() })

@@ -110,3 +110,28 @@ func TestTypedGetters(t *testing.T) {
 	assert.Equal(t, data["ss"], again.GetStrings("ss"))
 	assert.Equal(t, data["m"], again.Data["m"])
 }
+
+// TestTypedGettersInAHandler reads typed values the way handlers do,
+// through a real engine.
+func TestTypedGettersInAHandler(t *testing.T) {
+	e := newEnv(t)
+	e.engine.POST("/seed", ginsession.Required(), func(c *gin.Context) {
+		require.NoError(t, ginsession.Update(c, map[string]any{"visits": 3, "since": t0, "tags": []string{"a"}, "ratio": 0.5}))
+		c.Status(http.StatusNoContent)
+	})
+	e.engine.GET("/typed", ginsession.Required(), func(c *gin.Context) {
+		s := ginsession.MustCurrent(c)
+		c.JSON(http.StatusOK, gin.H{
+			"visits": s.GetInt("visits"), "since": s.GetTime("since").Equal(t0), "tags": s.GetStrings("tags"),
+			"ratio": s.GetFloat64("ratio"), "role": s.GetString("role"), "missing": s.GetInt("missing"),
+			"wrongType": s.GetString("visits"), "exists": s.Exists("visits"), "keys": s.Keys(),
+			"generic": ginsession.Value[int](s, "visits"),
+		})
+	})
+	cookie := e.login("alice")
+	require.Equal(t, http.StatusNoContent, e.do(http.MethodPost, "/seed", cookie).Code)
+	w := e.do(http.MethodGet, "/typed", cookie)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{"visits":3,"since":true,"tags":["a"],"ratio":0.5,"role":"user","missing":0,
+		"wrongType":"","exists":true,"keys":["ratio","role","since","tags","visits"],"generic":3}`, w.Body.String())
+}

@@ -3,13 +3,13 @@
 #   make test            run the whole test suite (installs memcached and redis-server if it can)
 
 GO          ?= go
-PKGS        := ./... ./_example
+PKGS        := ./...
 FUZZTIME    ?= 10s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Nested modules, each with its own go.mod; make test runs their tests too,
 # with the race detector but in benchmarks/, whose peers race in their own
 # code (scs's memstore cleanup goroutine: alexedwards/scs#228).
-MODULES     := benchmarks stores/redisstore gincontrib
+MODULES     := benchmarks stores/redisstore gincontrib _example
 NORACE      := benchmarks
 # Fuzz targets as package:target pairs.
 FUZZ        := .:FuzzWellFormed .:FuzzParseToken .:FuzzCookieHeader ./stores/codec:FuzzDecode

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/securestack/ginsession"
+	"github.com/securestack/ginsession/_example/app"
 	"github.com/securestack/ginsession/internal/memcachedtest"
 )
 
@@ -32,7 +33,7 @@ func TestExampleFlow(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	m := ginsession.NewManager(nil)
 	t.Cleanup(func() { _ = m.Close() })
-	exampleFlow(t, newRouter(m))
+	exampleFlow(t, app.New(m))
 }
 
 // TestExampleFlowMemcached runs the same flow with the store that the
@@ -40,13 +41,14 @@ func TestExampleFlow(t *testing.T) {
 func TestExampleFlowMemcached(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	srv := memcachedtest.Start(t)
-	store, err := openStore(srv.Addr)
+	store, name, err := openStore(storeConfig{Memcached: srv.Addr})
 	require.NoError(t, err)
+	assert.Equal(t, "memcached "+srv.Addr, name)
 	require.NotNil(t, store)
 	t.Cleanup(func() { _ = store.Close() })
 	m := ginsession.NewManager(store)
 	t.Cleanup(func() { _ = m.Close() })
-	exampleFlow(t, newRouter(m))
+	exampleFlow(t, app.New(m))
 	assert.Positive(t, srv.Stats(t)["cmd_get"], "sessions went through memcached")
 }
 
@@ -81,7 +83,7 @@ func TestExampleLoginNeedsUserID(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	m := ginsession.NewManager(nil)
 	t.Cleanup(func() { _ = m.Close() })
-	w := do(t, newRouter(m), http.MethodPost, "/login", `{"role":"admin"}`, nil)
+	w := do(t, app.New(m), http.MethodPost, "/login", `{"role":"admin"}`, nil)
 	assert.Equal(t, http.StatusBadRequest, w.Code)
 	assert.Empty(t, w.Result().Cookies())
 }

@@ -41,7 +41,7 @@ var templates = map[string]*template.Template{
 
 var funcs = template.FuncMap{
 	// clock formats a time for people, in UTC.
-	"clock": func(t time.Time) string { return t.UTC().Format("15:04:05 MST, 2 Jan 2006") },
+	"clock": func(t time.Time) string { return t.UTC().Format("15:04:05 MST, 2 Jan") },
 	// machine formats a time for the datetime attribute.
 	"machine": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 	// short abbreviates a session handle for display.

@@ -14,7 +14,7 @@ NORACE      := benchmarks
 # Fuzz targets as package:target pairs.
 FUZZ        := .:FuzzWellFormed .:FuzzParseToken .:FuzzCookieHeader ./stores/codec:FuzzDecode
 
-.PHONY: test check fmt-check vet staticcheck tracked unit modules fuzz bench memcached redis
+.PHONY: test check fmt-check vet staticcheck tracked unit modules fuzz bench memcached redis e2e chromium
 
 # In CI (CI=true) the test run also fuzzes each target for $(FUZZTIME).
 test: memcached redis check unit modules $(if $(filter true,$(CI)),fuzz)
@@ -63,3 +63,11 @@ fuzz:
 # updates the README's results table.
 bench: memcached
 	cd benchmarks && README=../README.md ./run.sh
+
+# Real-browser tests of the example app (nested module e2e, headless
+# Chromium); not part of make test. Installs Chromium when it can.
+e2e: memcached chromium
+	cd e2e && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./... && $(GO) test -count=1 ./...
+
+chromium:
+	@scripts/ensure-chromium.sh

@@ -6,6 +6,7 @@
 //	go run ./_example                                        # in-memory store, http://localhost:3000
 //	go run ./_example -addr :3000 -memcached 127.0.0.1:11211 # sessions shared through memcached
 //	go run ./_example -addr :3001 -memcached 127.0.0.1:11211 # a second instance on the same sessions
+//	go run ./_example -redis 127.0.0.1:6379                  # sessions shared through Redis
 //
 // In a browser, open http://localhost:3000/app/login. Or try the JSON API
 // with curl (the session cookie is Secure, which browsers and curl accept
@@ -40,12 +41,16 @@ type storeConfig struct {
 	// Memcached is a comma-separated list of memcached servers
 	// (host:port); empty means another store.
 	Memcached string
+	// Redis is the address (host:port) of a Redis server; empty means
+	// another store.
+	Redis string
 }
 
 func main() {
 	addr := flag.String("addr", ":3000", "listen address")
 	var sc storeConfig
 	flag.StringVar(&sc.Memcached, "memcached", "", "comma-separated memcached servers (host:port); empty means the in-memory store")
+	flag.StringVar(&sc.Redis, "redis", "", "a Redis server (host:port); empty means the in-memory store")
 	flag.Parse()
 
 	store, name, err := openStore(sc)
@@ -74,9 +79,15 @@ func main() {
 }
 
 // openStore returns the store that sc selects, and its name for the log:
-// nil (the Manager's default in-memory store) or a memcached store.
+// nil (the Manager's default in-memory store), a memcached store or a Redis
+// store.
 func openStore(sc storeConfig) (stores.Store, string, error) {
 	switch {
+	case sc.Memcached != "" && sc.Redis != "":
+		return nil, "", errors.New("choose one of -memcached and -redis")
+	case sc.Redis != "":
+		s, err := openRedis(sc.Redis)
+		return s, "redis " + sc.Redis, err
 	case sc.Memcached != "":
 		s, err := openMemcached(strings.Split(sc.Memcached, ","))
 		return s, "memcached " + sc.Memcached, err

@@ -13,6 +13,7 @@ import (
 	"github.com/securestack/ginsession"
 	"github.com/securestack/ginsession/_example/app"
 	"github.com/securestack/ginsession/internal/memcachedtest"
+	"github.com/securestack/ginsession/internal/redistest"
 )
 
 func do(t *testing.T, h http.Handler, method, path, body string, cookies []*http.Cookie) *httptest.ResponseRecorder {
@@ -50,6 +51,29 @@ func TestExampleFlowMemcached(t *testing.T) {
 	t.Cleanup(func() { _ = m.Close() })
 	exampleFlow(t, app.New(m))
 	assert.Positive(t, srv.Stats(t)["cmd_get"], "sessions went through memcached")
+}
+
+// TestExampleFlowRedis runs the same flow with the store that the -redis
+// flag selects, on a real Redis.
+func TestExampleFlowRedis(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	srv := redistest.Start(t)
+	store, name, err := openStore(storeConfig{Redis: srv.Addr})
+	require.NoError(t, err)
+	assert.Equal(t, "redis "+srv.Addr, name)
+	require.NotNil(t, store)
+	t.Cleanup(func() { _ = store.Close() })
+	m := ginsession.NewManager(store)
+	t.Cleanup(func() { _ = m.Close() })
+	exampleFlow(t, app.New(m))
+	assert.NotEmpty(t, srv.Dump(t), "sessions went through Redis")
+}
+
+func TestExampleStoreFlags(t *testing.T) {
+	_, _, err := openStore(storeConfig{Memcached: "127.0.0.1:1", Redis: "127.0.0.1:1"})
+	assert.Error(t, err, "one store at a time")
+	_, _, err = openStore(storeConfig{Redis: "127.0.0.1:1"})
+	assert.Error(t, err, "an unreachable Redis is reported at start-up")
 }
 
 func exampleFlow(t *testing.T, r http.Handler) {

@@ -10,13 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/securestack/ginsession"
 	"github.com/securestack/ginsession/_example/app"
 	"github.com/securestack/ginsession/internal/memcachedtest"
+	"github.com/securestack/ginsession/internal/redistest"
 	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/stores/memcached"
+	"github.com/securestack/ginsession/stores/redisstore"
 )
 
 // cookieName is the session cookie of the example (ginsession's default).
@@ -195,6 +198,7 @@ type sharedStore struct {
 
 var sharedStores = []sharedStore{
 	{"memcached", startMemcached},
+	{"redis", startRedis},
 }
 
 // startMemcached starts a memcached server for the test (skipped without
@@ -204,6 +208,19 @@ func startMemcached(t *testing.T) func() stores.Store {
 	return func() stores.Store {
 		s, err := memcached.NewFromServers(strings.Split(srv.Addr, ","))
 		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+}
+
+// startRedis starts a Redis server for the test (skipped without the
+// binary, failed under CI=true) and returns stores on clients of it.
+func startRedis(t *testing.T) func() stores.Store {
+	srv := redistest.Start(t)
+	return func() stores.Store {
+		client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: 1, DialerRetries: 1})
+		t.Cleanup(func() { _ = client.Close() })
+		s := redisstore.New(client)
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}

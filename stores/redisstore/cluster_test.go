@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/securestack/ginsession/stores"
-	"github.com/securestack/ginsession/stores/redisstore/internal/redistest"
+	"github.com/securestack/ginsession/internal/redistest"
 	"github.com/securestack/ginsession/stores/storetest"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/securestack/ginsession/stores"
-	"github.com/securestack/ginsession/stores/redisstore/internal/redistest"
+	"github.com/securestack/ginsession/internal/redistest"
 )
 
 // soon bounds how long a test waits for something that should be quick.

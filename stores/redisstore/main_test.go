@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/securestack/ginsession/stores"
-	"github.com/securestack/ginsession/stores/redisstore/internal/redistest"
+	"github.com/securestack/ginsession/internal/redistest"
 )
 
 // The package's tests share one server; each test's store has a key

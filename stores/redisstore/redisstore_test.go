@@ -18,7 +18,7 @@ import (
 
 	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/stores/codec"
-	"github.com/securestack/ginsession/stores/redisstore/internal/redistest"
+	"github.com/securestack/ginsession/internal/redistest"
 	"github.com/securestack/ginsession/stores/storetest"
 )
 

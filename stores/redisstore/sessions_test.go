@@ -6,7 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/securestack/ginsession/sessiontest"
-	"github.com/securestack/ginsession/stores/redisstore/internal/redistest"
+	"github.com/securestack/ginsession/internal/redistest"
 )
 
 // TestSessions runs the Manager-level scenarios on Redis, each on a server

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/internal/redistest"
+	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/stores/storetest"
 )
 

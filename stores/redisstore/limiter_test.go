@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/internal/redistest"
+	"github.com/securestack/ginsession/stores"
 )
 
 // soon bounds how long a test waits for something that should be quick.

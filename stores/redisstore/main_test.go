@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/internal/redistest"
+	"github.com/securestack/ginsession/stores"
 )
 
 // The package's tests share one server; each test's store has a key

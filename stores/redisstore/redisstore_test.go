@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/securestack/ginsession/internal/redistest"
 	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/stores/codec"
-	"github.com/securestack/ginsession/internal/redistest"
 	"github.com/securestack/ginsession/stores/storetest"
 )
 

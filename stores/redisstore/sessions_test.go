@@ -5,8 +5,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/securestack/ginsession/sessiontest"
 	"github.com/securestack/ginsession/internal/redistest"
+	"github.com/securestack/ginsession/sessiontest"
 )
 
 // TestSessions runs the Manager-level scenarios on Redis, each on a server

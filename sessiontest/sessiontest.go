@@ -92,6 +92,7 @@ func Run(t *testing.T, mk MakeStore) {
 		{"RevocationRacingLogins", testRevocationRacingLogins},
 		{"RevocationRacingRotations", testRevocationRacingRotations},
 		{"RevocationRacingRenewals", testRevocationRacingRenewals},
+		{"RevocationRacingRelogins", testRevocationRacingRelogins},
 		{"DeleteByHandleRacingRotation", testDeleteByHandleRacingRotation},
 		{"RotationChain", testRotationChain},
 		{"CSRFAcrossRenewal", testCSRFAcrossRenewal},
@@ -416,6 +417,14 @@ func testRevocationRacingLogins(t *testing.T, h Harness) {
 // raceRevocation races revoke against rotate on fresh sessions of one
 // user, and checks that no session survives the revocation.
 func raceRevocation(t *testing.T, a *app, rotate func(cookie string) string, revoke func(user, handle string)) {
+	raceRevocationOf(t, a, false, rotate, revoke)
+}
+
+// raceRevocationOf is raceRevocation; with creates, rotate makes a new
+// session (a login), which may legitimately outlive a revocation it races
+// (it may have registered after the revocation took the index), but must
+// then be listed, so that the next revocation ends it.
+func raceRevocationOf(t *testing.T, a *app, creates bool, rotate func(cookie string) string, revoke func(user, handle string)) {
 	for round := range raceRounds {
 		user := unique("alice")
 		cookie := a.login(user)
@@ -439,6 +448,10 @@ func raceRevocation(t *testing.T, a *app, rotate func(cookie string) string, rev
 		close(start)
 		wg.Wait()
 		assert.False(t, a.alive(cookie), "round %d: the old ID survived", round)
+		if creates && rotated != "" && a.alive(rotated) {
+			require.Len(t, a.handles(user), 1, "round %d: a session created during the revocation is not listed", round)
+			revoke(user, handleOf(t, a.do(http.MethodGet, "/profile", rotated)))
+		}
 		if rotated != "" && a.alive(rotated) {
 			t.Fatalf("round %d: the rotated ID survived the revocation (listed: %v)", round, a.handles(user))
 		}
@@ -475,6 +488,32 @@ func testRevocationRacingRenewals(t *testing.T, h Harness) {
 	}, func(user, _ string) {
 		assert.NoError(t, a.m.DeleteUserSessions(ctx, user))
 	})
+}
+
+func testRevocationRacingRelogins(t *testing.T, h Harness) {
+	// A login over the user's own session replaces it: the new session
+	// takes over the old one's index entry in one write.
+	a := newApp(t, h.Store)
+	raceRevocationOf(t, a, true, func(cookie string) string {
+		user := a.userOf(cookie)
+		if user == "" {
+			return ""
+		}
+		return cookieOf(t, a.do(http.MethodPost, "/login?user="+url.QueryEscape(user), cookie))
+	}, func(user, _ string) {
+		assert.NoError(t, a.m.DeleteUserSessions(ctx, user))
+	})
+}
+
+// userOf returns the user of cookie's session, or "" if it has none.
+func (a *app) userOf(cookie string) string {
+	w := a.do(http.MethodGet, "/profile", cookie)
+	if w.Code != http.StatusOK {
+		return ""
+	}
+	var body struct{ UserID string }
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	return body.UserID
 }
 
 func testDeleteByHandleRacingRotation(t *testing.T, h Harness) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/stores/codec"
+	"github.com/securestack/ginsession/stores/internal/keylock"
 )
 
 // Defaults of the options and of the clients that NewFromServers builds.
@@ -72,7 +73,7 @@ type Store struct {
 	maxItemSize int
 	maxAttempts int
 	touches     *touchCache
-	locks       keyLocks
+	locks       keylock.Table
 	now         func() time.Time
 	bufs        sync.Pool // of *[]byte, for encoding
 	closed      atomic.Bool
@@ -308,7 +309,7 @@ func (s *Store) Update(ctx context.Context, key stores.Key, fn stores.UpdateFunc
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	unlock, err := s.locks.lock(ctx, key)
+	unlock, err := s.locks.Lock(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -343,7 +344,7 @@ func (s *Store) UpdateFrom(ctx context.Context, key stores.Key, cur stores.Item,
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	unlock, err := s.locks.lock(ctx, key)
+	unlock, err := s.locks.Lock(ctx, key)
 	if err != nil {
 		return err
 	}

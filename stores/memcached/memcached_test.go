@@ -233,7 +233,7 @@ func TestConcurrentMergeNoConflict(t *testing.T) {
 			require.NoError(t, err)
 			assert.Len(t, it.Record.Data, goroutines*perGoroutine)
 			for _, s := range ss {
-				assert.Zero(t, s.locks.len(), "key locks left behind")
+				assert.Zero(t, s.locks.Len(), "key locks left behind")
 			}
 		})
 	}

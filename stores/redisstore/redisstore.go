@@ -17,6 +17,7 @@ import (
 
 	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/stores/codec"
+	"github.com/securestack/ginsession/stores/internal/keylock"
 )
 
 // Defaults of the options.
@@ -64,7 +65,7 @@ type Store struct {
 	maxItemSize int
 	maxAttempts int
 	wait        *waitPolicy // nil without WithWait
-	locks       keyLocks
+	locks       keylock.Table
 	now         func() time.Time
 	bufs        sync.Pool // of *[]byte, for encoding
 	closed      atomic.Bool
@@ -421,7 +422,7 @@ func (s *Store) Update(ctx context.Context, key stores.Key, fn stores.UpdateFunc
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	unlock, err := s.locks.lock(ctx, key)
+	unlock, err := s.locks.Lock(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -456,7 +457,7 @@ func (s *Store) UpdateFrom(ctx context.Context, key stores.Key, cur stores.Item,
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	unlock, err := s.locks.lock(ctx, key)
+	unlock, err := s.locks.Lock(ctx, key)
 	if err != nil {
 		return err
 	}

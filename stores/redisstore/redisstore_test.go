@@ -790,7 +790,7 @@ func TestConcurrentMergeNoConflict(t *testing.T) {
 			t.Logf("%d updates of one key through %d instances in %v", goroutines*perGoroutine, instances, time.Since(start))
 			assert.Len(t, mustGet(t, ss[0], key).Record.Data, goroutines*perGoroutine)
 			for _, s := range ss {
-				assert.Zero(t, s.locks.len(), "key locks left behind")
+				assert.Zero(t, s.locks.Len(), "key locks left behind")
 			}
 		})
 	}

@@ -1,7 +1,9 @@
-package redisstore
+package keylock
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -12,33 +14,26 @@ import (
 	"github.com/securestack/ginsession/stores"
 )
 
-// lockKey returns the i-th of distinct keys, spread over the shards.
-func lockKey(i int) stores.Key {
-	var k stores.Key
-	k[0], k[1] = byte(i), byte(i>>8)
-	return k
-}
-
 func TestKeyLocks(t *testing.T) {
-	var l keyLocks
+	var l Table
 	ctx := context.Background()
-	a, b := lockKey(1), lockKey(2)
+	a, b := testKey(1), testKey(2)
 
-	unlockA, err := l.lock(ctx, a)
+	unlockA, err := l.Lock(ctx, a)
 	require.NoError(t, err)
-	unlockB, err := l.lock(ctx, b)
+	unlockB, err := l.Lock(ctx, b)
 	require.NoError(t, err, "other keys do not wait")
-	assert.Equal(t, 2, l.len())
+	assert.Equal(t, 2, l.Len())
 
 	// A second locker of a waits, and gives up with its context.
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	_, err = l.lock(short, a)
+	_, err = l.Lock(short, a)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	got := make(chan struct{})
 	go func() {
-		unlock, err := l.lock(ctx, a)
+		unlock, err := l.Lock(ctx, a)
 		assert.NoError(t, err)
 		close(got)
 		unlock()
@@ -51,12 +46,12 @@ func TestKeyLocks(t *testing.T) {
 	unlockA()
 	<-got
 	unlockB()
-	assert.Eventually(t, func() bool { return l.len() == 0 }, time.Second, time.Millisecond, "the table empties")
+	assert.Eventually(t, func() bool { return l.Len() == 0 }, time.Second, time.Millisecond, "the table empties")
 }
 
 func TestKeyLocksExclusive(t *testing.T) {
-	var l keyLocks
-	k := lockKey(1)
+	var l Table
+	k := testKey(1)
 	var (
 		wg     sync.WaitGroup
 		inside int
@@ -66,7 +61,7 @@ func TestKeyLocksExclusive(t *testing.T) {
 	for range 20 {
 		wg.Go(func() {
 			for range 50 {
-				unlock, err := l.lock(context.Background(), k)
+				unlock, err := l.Lock(context.Background(), k)
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -85,5 +80,9 @@ func TestKeyLocksExclusive(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, 1, max)
-	assert.Zero(t, l.len())
+	assert.Zero(t, l.Len())
+}
+
+func testKey(i int) stores.Key {
+	return sha256.Sum256([]byte(fmt.Sprint("keylock-test-", i)))
 }

@@ -108,16 +108,15 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("Limiter", func(t *testing.T) {
-		ctx := context.Background()
-		b := NewLimiterBackend(client, uniquePrefix())
-		now := time.Now()
-		for _, key := range []string{"a", "b", "c", "d", "e", "f"} {
-			for i := range 3 {
-				d, err := b.Admit(ctx, key, 2, time.Minute, now.Add(time.Duration(i)*time.Second))
-				require.NoError(t, err)
-				assert.Equal(t, i < 2, d.Allowed, "%s #%d", key, i)
+	t.Run("LimiterConformance", func(t *testing.T) {
+		// Two instances with cluster clients of their own.
+		other := newClusterClient(t, c)
+		storetest.RunLimiterBackend(t, func(t *testing.T) storetest.LimiterHarness {
+			prefix := uniquePrefix()
+			return storetest.LimiterHarness{
+				Instances: [2]stores.LimiterBackend{NewLimiterBackend(client, prefix), NewLimiterBackend(other, prefix)},
+				Exact:     true,
 			}
-		}
+		})
 	})
 }

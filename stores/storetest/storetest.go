@@ -1,5 +1,5 @@
-// Package storetest is the conformance suite for implementations of
-// stores.Store.
+// Package storetest holds the conformance suites for implementations of
+// stores.Store (Run) and stores.LimiterBackend (RunLimiterBackend).
 //
 // A store's test calls Run with a factory for fresh stores; each contract
 // point of stores.Store is a subtest on a store of its own:
@@ -16,10 +16,27 @@
 //		})
 //	}
 //
-// Like golang.org/x/net/nettest.TestConn and testing/fstest.TestFS, the suite
-// has no false positives: every failure is a broken contract point. It runs
-// many goroutines against one key in places and is meant to be run with
-// -race.
+// A limiter backend's test calls RunLimiterBackend with a factory for
+// fresh histories, each seen by two backends, as two application instances
+// see one server:
+//
+//	func TestLimiterConformance(t *testing.T) {
+//		storetest.RunLimiterBackend(t, func(t *testing.T) storetest.LimiterHarness {
+//			prefix := uniquePrefix()
+//			return storetest.LimiterHarness{
+//				Instances: [2]stores.LimiterBackend{
+//					mylimiter.New(newClient(t), prefix),
+//					mylimiter.New(newClient(t), prefix),
+//				},
+//				Exact: true,
+//			}
+//		})
+//	}
+//
+// Like golang.org/x/net/nettest.TestConn and testing/fstest.TestFS, the
+// suites have no false positives: every failure is a broken contract
+// point. They run many goroutines against one key in places and are meant
+// to be run with -race.
 package storetest
 
 import (

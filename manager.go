@@ -38,6 +38,11 @@ type Manager struct {
 	// session to the request's context, so that UpdateSession called with
 	// c.Request.Context() writes with a single compare-and-swap.
 	inContext bool
+	// concurrent is set for stores reached over the network: a creation
+	// then writes the user index and the session at the same time, one
+	// round trip instead of two (see add). The memory store, where a
+	// write costs less than starting a goroutine, writes them in turn.
+	concurrent bool
 
 	stats struct {
 		malformed, unknown, storeErrors, refreshes atomic.Uint64
@@ -80,6 +85,8 @@ func NewManager(store stores.Store, opts ...Option) *Manager {
 		m.ownsStore = true
 	}
 	_, m.inContext = m.store.(stores.UpdaterFrom)
+	_, local := m.store.(*memory.Store)
+	m.concurrent = !local
 	if m.cfg.errorHandler == nil {
 		m.cfg.errorHandler = m.defaultErrorHandler
 	}
@@ -191,39 +198,64 @@ func (m *Manager) create(ctx context.Context, userID string, data map[string]any
 	return m.session(id, key, stores.Item{Record: rec, ExpiresAt: exp}), nil
 }
 
-// add stores rec under a fresh ID, registered in its user's index first,
-// and returns the ID and its key. The store's Add fails with ErrExists
-// only when a revocation that took the index entry just registered left a
-// tombstone on its key (or on a 256-bit collision, which does not happen
-// in practice); a retry under a new ID, registered after the revocation,
+// add stores rec under a fresh ID, registered in its user's index, and
+// returns the ID and its key.
+//
+// The index entry and the session are written before add returns, so a
+// revocation (DeleteUserSessions) that starts after a creation finishes
+// finds the session. They are written at the same time on network stores
+// (m.concurrent), in one round trip: the ID is known to no one until add
+// returns, so a session stored while its entry is not yet is unusable, and
+// a creation that fails leaves at worst such an unreachable record. A
+// revocation racing the creation either misses the entry (the creation
+// then counts as after it, and the session is listed for the next one) or
+// takes it and leaves a tombstone on its key, which makes the store's Add
+// fail with ErrExists (as does a 256-bit collision, which does not happen
+// in practice): a retry under a new ID, registered after the revocation,
 // is then correct.
 func (m *Manager) add(ctx context.Context, rec *stores.Record, expiresAt time.Time, replace string) (string, stores.Key, error) {
 	for range 3 {
 		id, key := m.newToken()
-		var refs []stores.SessionRef
-		if rec.UserID != "" {
-			var err error
-			refs, err = m.register(ctx, rec.UserID, stores.SessionRef{
-				Key: key, Handle: rec.Handle, CreatedAt: rec.CreatedAt,
-				ExpiresAt: expiresAt.UnixNano(), AbsoluteExpiry: rec.AbsoluteExpiry,
-			}, replace)
-			if err != nil {
-				return "", stores.Key{}, err
+		if rec.UserID == "" {
+			err := m.store.Add(ctx, key, rec, expiresAt)
+			if errors.Is(err, stores.ErrExists) {
+				continue
 			}
-			replace = "" // done
+			return id, key, err
 		}
-		err := m.store.Add(ctx, key, rec, expiresAt)
-		if errors.Is(err, stores.ErrExists) {
+		ref := stores.SessionRef{
+			Key: key, Handle: rec.Handle, CreatedAt: rec.CreatedAt,
+			ExpiresAt: expiresAt.UnixNano(), AbsoluteExpiry: rec.AbsoluteExpiry,
+		}
+		var refs []stores.SessionRef
+		var regErr, addErr error
+		if m.concurrent {
+			var wg sync.WaitGroup
+			wg.Go(func() { refs, regErr = m.register(ctx, rec.UserID, ref, replace) })
+			addErr = m.store.Add(ctx, key, rec, expiresAt)
+			wg.Wait()
+		} else {
+			refs, regErr = m.register(ctx, rec.UserID, ref, replace)
+			if regErr == nil {
+				addErr = m.store.Add(ctx, key, rec, expiresAt)
+			}
+		}
+		if regErr != nil {
+			if addErr == nil && m.concurrent {
+				_ = m.store.Delete(ctx, key) // tidying: no one knows the ID
+			}
+			return "", stores.Key{}, regErr
+		}
+		replace = "" // done
+		if errors.Is(addErr, stores.ErrExists) {
 			continue
 		}
-		if err != nil {
-			if rec.UserID != "" {
-				// Leave the index as it was; a failure here only leaves
-				// an entry for a session that does not exist, which the
-				// index drops when it next checks its entries.
-				_, _ = m.takeRefs(ctx, rec.UserID, func(r stores.SessionRef) bool { return r.Key == key })
-			}
-			return "", stores.Key{}, err
+		if addErr != nil {
+			// Leave the index as it was; a failure here only leaves an
+			// entry for a session that does not exist, which the index
+			// drops when it next checks its entries.
+			_, _ = m.takeRefs(ctx, rec.UserID, func(r stores.SessionRef) bool { return r.Key == key })
+			return "", stores.Key{}, addErr
 		}
 		if len(refs) > m.cfg.maxPerUser {
 			// The new session is stored; ending the oldest is best

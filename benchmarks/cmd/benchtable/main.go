@@ -11,7 +11,7 @@
 //
 // Usage:
 //
-//	benchtable [-in results/bench.txt] [-out results/table.md] [-scale results/scale.txt] [-readme ../README.md]
+//	benchtable [-in results/bench.txt] [-out results/table.md] [-scale results/scale.txt] [-readme ../README.md] [-command cmd] [-passes n]
 //
 // With -readme, the table also replaces whatever lies between the lines
 // <!-- bench:start --> and <!-- bench:end --> of the given file; the file
@@ -61,9 +61,10 @@ func main() {
 	date := flag.String("date", time.Now().Format(time.DateOnly), "date the results are from")
 	command := flag.String("command", defaultCommand, "command the results were made with")
 	goVersion := flag.String("go", runtime.Version(), "Go version the results were made with")
+	passes := flag.Int("passes", 0, "how many interleaved passes of `command` made the runs (0: one command made them all)")
 	flag.Parse()
 
-	if err := run(*in, *out, *scale, *readme, meta{date: *date, command: *command, goVersion: *goVersion}); err != nil {
+	if err := run(*in, *out, *scale, *readme, meta{date: *date, command: *command, goVersion: *goVersion, passes: *passes}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
 		os.Exit(1)
 	}
@@ -108,6 +109,9 @@ func run(in, out, scalePath, readme string, m meta) error {
 // meta is what the table says about how the results were made.
 type meta struct {
 	date, command, goVersion string
+	// passes, if above 1, is how many times command ran, each time
+	// over every case, to make the runs.
+	passes int
 }
 
 // results are the parsed benchmark lines.
@@ -282,7 +286,11 @@ func render(r *results, scale []scaleLine, m meta) string {
 	if n == 1 {
 		runs = "One run"
 	}
-	fmt.Fprintf(&b, "%s of `%s` in `benchmarks/` (%s; %s; %s). ", runs, m.command, machine, m.goVersion, m.date)
+	how := fmt.Sprintf("`%s`", m.command)
+	if m.passes > 1 {
+		how = fmt.Sprintf("%d interleaved passes of `%s` (each pass runs every case once)", m.passes, m.command)
+	}
+	fmt.Fprintf(&b, "%s from %s in `benchmarks/` (%s; %s; %s). ", runs, how, machine, m.goVersion, m.date)
 	b.WriteString("Each request is a fresh `*http.Request` through `gin.New()` in release mode and an `httptest` recorder. ")
 	b.WriteString("Overhead is the library's median minus bare gin's in the same scenario. ")
 	b.WriteString("memcached cases run against a local memcached on loopback; their commands per request are from its `stats` around the timed loop. ")

@@ -72,7 +72,7 @@ func TestRender(t *testing.T) {
 	}
 	got := render(r, nil, meta{date: "2026-01-02", command: defaultCommand, goVersion: "go1.26"})
 	for _, want := range []string{
-		"Medians of 4 runs",
+		"Medians of 4 runs from `" + defaultCommand + "` in",
 		"Test CPU, linux/amd64, GOMAXPROCS 2; go1.26; 2026-01-02",
 		"| ReadExisting | bare gin | 1,100 | 6,000 | 20 | (floor) |  |",
 		// The median of 1500, 1600, 1700, 99999 is 1650: an outlier does
@@ -91,6 +91,17 @@ func TestRender(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+func TestRenderPasses(t *testing.T) {
+	r, err := parse(strings.NewReader(sample + sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(r, nil, meta{date: "d", command: "go test -bench . -count 1", goVersion: "g", passes: 2})
+	if want := "Medians of 8 runs from 2 interleaved passes of `go test -bench . -count 1` (each pass runs every case once) in `benchmarks/`"; !strings.Contains(got, want) {
+		t.Errorf("table lacks %q:\n%s", want, got)
 	}
 }
 

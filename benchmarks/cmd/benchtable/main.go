@@ -1,12 +1,17 @@
 // Command benchtable turns the raw output of the side-by-side benchmarks
 // into a markdown table: one row per scenario and library, with the median
 // ns/op, B/op and allocs/op over all runs, the overhead over bare gin's
-// median in the same scenario, and for memcached cases the server commands
-// per request.
+// median in the same scenario, and for memcached and Redis cases the store
+// commands per request.
+//
+// Memcached cases report mcget/op, mcset/op, mctouch/op and mcdel/op (from
+// the server's stats). Redis cases report redis-all/op, every command
+// their clients sent per request, and redis-NAME/op for each command name
+// (EVALSHA, GET, ...); a name missing from a run counts as 0 in it.
 //
 // Usage:
 //
-//	benchtable [-in results/bench.txt] [-out results/table.md] [-scale results/scale.txt] [-readme ../README.md]
+//	benchtable [-in results/bench.txt] [-out results/table.md] [-scale results/scale.txt] [-readme ../README.md] [-command cmd] [-passes n]
 //
 // With -readme, the table also replaces whatever lies between the lines
 // <!-- bench:start --> and <!-- bench:end --> of the given file; the file
@@ -14,6 +19,8 @@
 //
 // Benchmark names are read as Benchmark<Scenario>/lib=<library>-<procs>;
 // the library named "gin" is the floor that overheads are measured from.
+// Other names (no library, or deeper ones such as
+// BenchmarkLimiter/op=hit/lib=ginsession) are left out of the table.
 package main
 
 import (
@@ -54,9 +61,10 @@ func main() {
 	date := flag.String("date", time.Now().Format(time.DateOnly), "date the results are from")
 	command := flag.String("command", defaultCommand, "command the results were made with")
 	goVersion := flag.String("go", runtime.Version(), "Go version the results were made with")
+	passes := flag.Int("passes", 0, "how many interleaved passes of `command` made the runs (0: one command made them all)")
 	flag.Parse()
 
-	if err := run(*in, *out, *scale, *readme, meta{date: *date, command: *command, goVersion: *goVersion}); err != nil {
+	if err := run(*in, *out, *scale, *readme, meta{date: *date, command: *command, goVersion: *goVersion, passes: *passes}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
 		os.Exit(1)
 	}
@@ -101,6 +109,9 @@ func run(in, out, scalePath, readme string, m meta) error {
 // meta is what the table says about how the results were made.
 type meta struct {
 	date, command, goVersion string
+	// passes, if above 1, is how many times command ran, each time
+	// over every case, to make the runs.
+	passes int
 }
 
 // results are the parsed benchmark lines.
@@ -190,7 +201,9 @@ func splitName(name string) (scenario, library string, procs int, ok bool) {
 	}
 	scenario, library, ok = strings.Cut(name, "/")
 	library = strings.TrimPrefix(library, "lib=")
-	if !ok || scenario == "" || library == "" {
+	// Deeper names (BenchmarkLimiter/op=hit/lib=...) are other benchmarks
+	// of the module, not side-by-side cases.
+	if !ok || scenario == "" || library == "" || strings.Contains(library, "/") {
 		return "", "", 0, false
 	}
 	return scenario, library, procs, true
@@ -229,6 +242,32 @@ var mcUnits = []struct{ unit, label string }{
 	{"mcdel/op", "delete"},
 }
 
+// Redis command metrics: redisAll counts every command a request sent,
+// redisPrefix+NAME+"/op" those named NAME.
+const (
+	redisAll    = "redis-all/op"
+	redisPrefix = "redis-"
+)
+
+// runs returns how many runs scenario/library has (its ns/op samples).
+func (r *results) runs(scenario, library string) int {
+	return len(r.samples[scenario][library]["ns/op"])
+}
+
+// medPadded returns the median of scenario/library/unit over all the
+// case's runs, a run that did not report the unit counting as 0, and
+// whether any run reported it.
+func (r *results) medPadded(scenario, library, unit string) (float64, bool) {
+	vs := r.samples[scenario][library][unit]
+	if len(vs) == 0 {
+		return 0, false
+	}
+	if n := r.runs(scenario, library); len(vs) < n {
+		vs = append(slices.Clone(vs), make([]float64, n-len(vs))...)
+	}
+	return median(vs), true
+}
+
 // render formats the table, the header that says how it was made, and the
 // scale figures if any.
 func render(r *results, scale []scaleLine, m meta) string {
@@ -247,11 +286,16 @@ func render(r *results, scale []scaleLine, m meta) string {
 	if n == 1 {
 		runs = "One run"
 	}
-	fmt.Fprintf(&b, "%s of `%s` in `benchmarks/` (%s; %s; %s). ", runs, m.command, machine, m.goVersion, m.date)
+	how := fmt.Sprintf("`%s`", m.command)
+	if m.passes > 1 {
+		how = fmt.Sprintf("%d interleaved passes of `%s` (each pass runs every case once)", m.passes, m.command)
+	}
+	fmt.Fprintf(&b, "%s from %s in `benchmarks/` (%s; %s; %s). ", runs, how, machine, m.goVersion, m.date)
 	b.WriteString("Each request is a fresh `*http.Request` through `gin.New()` in release mode and an `httptest` recorder. ")
 	b.WriteString("Overhead is the library's median minus bare gin's in the same scenario. ")
-	b.WriteString("memcached cases run against a local memcached on loopback; commands per request are from its `stats`.\n\n")
-	b.WriteString("| Scenario | Library | ns/op | B/op | allocs/op | Overhead | memcached commands/request |\n")
+	b.WriteString("memcached cases run against a local memcached on loopback; their commands per request are from its `stats` around the timed loop. ")
+	b.WriteString("Redis cases run against one local redis-server on loopback; their commands per request are what the library's clients sent, counted by name by a proxy in front of the server in a separate pass of the same requests (the timed loop connects directly), so a Lua script counts as one EVALSHA.\n\n")
+	b.WriteString("| Scenario | Library | ns/op | B/op | allocs/op | Overhead | Store commands/request |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|---|\n")
 	for _, s := range r.scenarios {
 		base, hasBase := r.med(s, floor, "ns/op")
@@ -287,28 +331,69 @@ func render(r *results, scale []scaleLine, m meta) string {
 	return b.String()
 }
 
-// commands formats the memcached commands per request of a case, or "" for
-// a case that reported none.
+// commands formats the store commands per request of a case, or "" for a
+// case that reported none: "1 get + 1 set = 2" for memcached, "1 GET + 1
+// PING = 2" for Redis, "none" for a case that sent nothing.
 func commands(r *results, scenario, library string) string {
-	var parts []string
+	type part struct {
+		label string
+		v     float64
+	}
+	var parts []part
 	seen := false
-	for _, u := range mcUnits {
-		v, ok := r.med(scenario, library, u.unit)
-		if !ok {
-			continue
-		}
+	if _, ok := r.samples[scenario][library][redisAll]; ok {
 		seen = true
-		if v >= 0.005 {
-			parts = append(parts, strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(v, 'f', 2, 64), "0"), ".")+" "+u.label)
+		for _, unit := range sortedUnits(r.samples[scenario][library]) {
+			name, ok := strings.CutPrefix(unit, redisPrefix)
+			if !ok || unit == redisAll || !strings.HasSuffix(name, "/op") {
+				continue
+			}
+			v, _ := r.medPadded(scenario, library, unit)
+			parts = append(parts, part{strings.TrimSuffix(name, "/op"), v})
+		}
+	} else {
+		for _, u := range mcUnits {
+			v, ok := r.med(scenario, library, u.unit)
+			if !ok {
+				continue
+			}
+			seen = true
+			parts = append(parts, part{u.label, v})
 		}
 	}
 	if !seen {
 		return ""
 	}
-	if len(parts) == 0 {
-		return "none"
+	var out []string
+	var total float64
+	for _, p := range parts {
+		if p.v >= 0.005 {
+			out = append(out, decimal(p.v)+" "+p.label)
+			total += p.v
+		}
 	}
-	return strings.Join(parts, " + ")
+	switch len(out) {
+	case 0:
+		return "none"
+	case 1:
+		return out[0]
+	}
+	return strings.Join(out, " + ") + " = " + decimal(total)
+}
+
+// sortedUnits returns the units of a case in order.
+func sortedUnits(units map[string][]float64) []string {
+	keys := make([]string, 0, len(units))
+	for k := range units {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// decimal formats v with up to two decimals, without trailing zeros.
+func decimal(v float64) string {
+	return strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(v, 'f', 2, 64), "0"), ".")
 }
 
 func optional(v float64, ok bool) string {

@@ -20,6 +20,13 @@ BenchmarkReadExisting/lib-a-2       	 1000	     99999 ns/op	    7000 B/op	      
 BenchmarkReadExisting/lib-a-2       	 1000	      1600 ns/op	    7000 B/op	      25 allocs/op
 BenchmarkReadExisting/mc-2          	 1000	     21000 ns/op	         0 mcdel/op	         1.000 mcget/op	         0 mcset/op	         0 mctouch/op	    8000 B/op	      36 allocs/op
 BenchmarkCreate/mc-2                	 1000	     80000 ns/op	         0 mcdel/op	         1.000 mcget/op	         2.000 mcset/op	         0 mctouch/op	    8000 B/op	      50 allocs/op
+BenchmarkReadExisting/lib=rd-2      	 1000	     30000 ns/op	         1.000 redis-EVALSHA/op	         1.000 redis-all/op	    8000 B/op	      40 allocs/op
+BenchmarkReadExisting/lib=rd-2      	 1000	     31000 ns/op	         1.000 redis-EVALSHA/op	         1.000 redis-all/op	    8000 B/op	      40 allocs/op
+BenchmarkReadExisting/lib=peer-2    	 1000	     40000 ns/op	         1.000 redis-GET/op	         1.000 redis-PING/op	         2.000 redis-all/op	    9000 B/op	      90 allocs/op
+BenchmarkReadExisting/lib=peer-2    	 1000	     41000 ns/op	         1.000 redis-GET/op	         1.000 redis-PING/op	         2.000 redis-all/op	    9000 B/op	      90 allocs/op
+BenchmarkReadExisting/lib=peer-2    	 1000	     42000 ns/op	         1.000 redis-GET/op	         1.000 redis-HELLO/op	         1.000 redis-PING/op	         3.000 redis-all/op	    9000 B/op	      90 allocs/op
+BenchmarkMiss/lib=rd-2              	 1000	      3000 ns/op	         0 redis-all/op	    7000 B/op	      22 allocs/op
+BenchmarkMiss/lib=mc-2              	 1000	      3000 ns/op	         0 mcdel/op	         0 mcget/op	         0 mcset/op	         0 mctouch/op	    7000 B/op	      22 allocs/op
 PASS
 ok  	github.com/securestack/ginsession/benchmarks	13.083s
 `
@@ -53,6 +60,9 @@ func TestSplitName(t *testing.T) {
 	if _, _, _, ok := splitName("BenchmarkNoLibrary-2"); ok {
 		t.Fatal("a name without a library was accepted")
 	}
+	if _, _, _, ok := splitName("BenchmarkLimiter/op=hit/lib=ginsession-2"); ok {
+		t.Fatal("a deeper name (not a side-by-side case) was accepted")
+	}
 }
 
 func TestRender(t *testing.T) {
@@ -62,18 +72,36 @@ func TestRender(t *testing.T) {
 	}
 	got := render(r, nil, meta{date: "2026-01-02", command: defaultCommand, goVersion: "go1.26"})
 	for _, want := range []string{
-		"Medians of 4 runs",
+		"Medians of 4 runs from `" + defaultCommand + "` in",
 		"Test CPU, linux/amd64, GOMAXPROCS 2; go1.26; 2026-01-02",
 		"| ReadExisting | bare gin | 1,100 | 6,000 | 20 | (floor) |  |",
 		// The median of 1500, 1600, 1700, 99999 is 1650: an outlier does
 		// not move it.
 		"| ReadExisting | lib-a | 1,650 | 7,000 | 25 | +550 ns |  |",
 		"| ReadExisting | mc | 21,000 | 8,000 | 36 | +19,900 ns | 1 get |",
-		"| Create | mc | 80,000 | 8,000 | 50 | — | 1 get + 2 set |",
+		"| Create | mc | 80,000 | 8,000 | 50 | — | 1 get + 2 set = 3 |",
+		"| ReadExisting | rd | 30,500 | 8,000 | 40 | +29,400 ns | 1 EVALSHA |",
+		// A command seen in one run of three (a connection's HELLO)
+		// counts as 0 in the others: its median is 0.
+		"| ReadExisting | peer | 41,000 | 9,000 | 90 | +39,900 ns | 1 GET + 1 PING = 2 |",
+		// A case that sent nothing says so.
+		"| Miss | rd | 3,000 | 7,000 | 22 | — | none |",
+		"| Miss | mc | 3,000 | 7,000 | 22 | — | none |",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+func TestRenderPasses(t *testing.T) {
+	r, err := parse(strings.NewReader(sample + sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(r, nil, meta{date: "d", command: "go test -bench . -count 1", goVersion: "g", passes: 2})
+	if want := "Medians of 8 runs from 2 interleaved passes of `go test -bench . -count 1` (each pass runs every case once) in `benchmarks/`"; !strings.Contains(got, want) {
+		t.Errorf("table lacks %q:\n%s", want, got)
 	}
 }
 

@@ -6,9 +6,9 @@
 //
 // Each operation of stores.Store is one Redis command:
 //
-//	Get         one Lua script: GET and PEXPIRETIME of the key
+//	Get         GET key (the value carries the item's expiry)
 //	Add         SET key value NX PXAT t GET
-//	Touch       PEXPIREAT key t (the value is not rewritten)
+//	Touch       one Lua script: PEXPIREAT key t, and the copy of t in the value
 //	Delete      DEL key
 //	UpdateFrom  one Lua script: compare the version, then SET ... PXAT, or DEL
 //	Update      Get, then that script; retried when another writer got there first
@@ -20,8 +20,9 @@
 // key, so Redis Cluster works without hash tags, and sessions spread over
 // its nodes. Scripts are sent by their SHA-1 (EVALSHA); after a restart, a
 // failover or SCRIPT FLUSH the server answers NOSCRIPT and the script is
-// sent once in full (EVAL), transparently. Redis 7.0 or later is required
-// (PEXPIRETIME, SET NX with GET), or Valkey.
+// sent once in full (EVAL), transparently. Reads use no script: a GET costs
+// the server a fraction of an EVALSHA. Redis 7.0 or later is required (SET
+// NX with GET), or Valkey.
 //
 // A LimiterBackend keeps a sliding-window rate limiter's history in Redis
 // too, one Lua script per admission, so that all instances of an
@@ -32,8 +33,9 @@
 // A key is the prefix (WithPrefix, default "gs:") followed by the
 // 43-character base64url form of the stores.Key, a digest of the session
 // ID: the raw ID never reaches Redis, its logs or a dump of it. A value is
-// an 8-byte random version followed by the record in the compact, versioned
-// binary form of package stores/codec (no gob, no JSON, no reflection),
+// an 8-byte random version, the item's expiry in Unix milliseconds (8
+// bytes), then the record in the compact, versioned binary form of package
+// stores/codec (no gob, no JSON, no reflection),
 // under which every value type of stores.CheckValue reads back with the
 // same Go type and value as from the memory store.
 //
@@ -56,9 +58,13 @@
 // # Expiry
 //
 // Redis's own expiry is the authority on whether an item lives: Add and
-// Update write it with PXAT, Touch with PEXPIREAT, and Get reads it back
-// with PEXPIRETIME, so stores.Item.ExpiresAt is exact to the millisecond and
-// shows a refresh made by any instance. Expiries are absolute Unix
+// Update write it with PXAT, and Touch with PEXPIREAT. Each also writes the
+// same instant into the value, which Get reads back, so
+// stores.Item.ExpiresAt is exact to the millisecond and shows a refresh
+// made by any instance. On a full server (maxmemory under noeviction),
+// which refuses the rewrite of the value, Touch sets the key's expiry
+// alone, and Get reports the older instant, one the item lives at least
+// until, as the stores.Store contract allows. Expiries are absolute Unix
 // milliseconds, rounded down (an item never outlives its deadline), and
 // compared with the server's clock: keep the application's and the servers'
 // clocks synchronized (NTP). An expiry at or before now is sent as PXAT 1, a
@@ -158,8 +164,8 @@
 //   - Do not route reads to replicas (ReadOnly, RouteByLatency,
 //     RouteRandomly) and do not cache session keys on the client
 //     (client-side caching): both can serve a session after its logout.
-//     The store's reads use EVALSHA, which is not a read-only command, so
-//     go-redis sends it to the primary whatever these settings.
+//     New refuses a cluster client set to route reads to replicas: the
+//     store's reads are plain GETs, which such a client would send there.
 //   - With WithWait, ReadTimeout must exceed the WAIT timeout.
 //
 // A Store is safe for concurrent use.

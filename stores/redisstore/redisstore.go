@@ -46,6 +46,8 @@ const (
 
 	// versionSize is the length of the version that starts a value.
 	versionSize = 8
+	// headerSize is the length of a value's version and expiry.
+	headerSize = versionSize + 8
 )
 
 // maxExpiry is the latest expiry a Store keeps, as the memory store does:
@@ -102,7 +104,7 @@ func WithPrefix(prefix string) Option {
 }
 
 // WithMaxItemSize sets the size limit of a stored value in bytes: the
-// encoded record plus an 8-byte version. A write over it fails with
+// encoded record plus a 16-byte header (version and expiry). A write over it fails with
 // stores.ErrTooLarge without reaching the server, and leaves the stored
 // item unchanged. It is at most 512 MiB, Redis's own limit on a value
 // (proto-max-bulk-len), past which the server drops the connection and the
@@ -171,11 +173,18 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	if err := checkPrefix("WithPrefix", cfg.prefix); err != nil {
 		panic("redisstore.New: " + err.Error())
 	}
-	if cfg.maxItemSize <= versionSize || cfg.maxItemSize > maxValueSize {
-		panic(fmt.Sprintf("redisstore.New: WithMaxItemSize(%d): want more than %d bytes and at most 512 MiB (Redis's proto-max-bulk-len)", cfg.maxItemSize, versionSize))
+	if cfg.maxItemSize <= headerSize || cfg.maxItemSize > maxValueSize {
+		panic(fmt.Sprintf("redisstore.New: WithMaxItemSize(%d): want more than %d bytes and at most 512 MiB (Redis's proto-max-bulk-len)", cfg.maxItemSize, headerSize))
 	}
 	if cfg.maxAttempts < 1 {
 		panic(fmt.Sprintf("redisstore.New: WithMaxAttempts(%d): want at least 1", cfg.maxAttempts))
+	}
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		if o := cc.Options(); o.ReadOnly || o.RouteByLatency || o.RouteRandomly {
+			// Reads are plain GETs, which such a client sends to
+			// replicas, where a revoked session can still be found.
+			panic("redisstore.New: the client routes reads to replicas (ReadOnly, RouteByLatency or RouteRandomly), which can serve a session after its logout")
+		}
 	}
 	s := &Store{
 		client:      client,
@@ -254,9 +263,10 @@ func (s *Store) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Get implements stores.Store with one command (getScript). Item.ExpiresAt
-// is the key's expiry as Redis holds it, to the millisecond, so a Touch by
-// any process is seen; Item.Version is the value's random version.
+// Get implements stores.Store with one command, a plain GET: the value
+// carries the item's expiry, to the millisecond, which writes and Touch
+// (from any process) keep equal to the key's; Item.Version is the value's
+// random version.
 func (s *Store) Get(ctx context.Context, key stores.Key) (stores.Item, error) {
 	if err := s.check(ctx); err != nil {
 		return stores.Item{}, err
@@ -266,29 +276,23 @@ func (s *Store) Get(ctx context.Context, key stores.Key) (stores.Item, error) {
 
 // get reads and decodes the item under the Redis key rk.
 func (s *Store) get(ctx context.Context, op, rk string) (stores.Item, error) {
-	reply, err := getScript.Run(ctx, s.client, []string{rk}).Slice()
+	value, err := s.client.Get(ctx, rk).Result()
 	if err != nil {
 		if errors.Is(err, redis.Nil) {
 			return stores.Item{}, errNotFound
 		}
 		return stores.Item{}, fail(ctx, op, err)
 	}
-	var value string
-	var pexpiretime int64
-	if len(reply) == 2 {
-		value, _ = reply[0].(string)
-		pexpiretime, _ = reply[1].(int64)
-	}
-	if len(value) <= versionSize {
+	if len(value) <= headerSize {
 		return stores.Item{}, fmt.Errorf("redisstore: %s: %w: value of %d bytes", op, codec.ErrMalformed, len(value))
 	}
-	rec, _, _, err := codec.Decode([]byte(value[versionSize:]))
+	rec, _, _, err := codec.Decode([]byte(value[headerSize:]))
 	if err != nil {
 		return stores.Item{}, fmt.Errorf("redisstore: %s: %w", op, err)
 	}
 	return stores.Item{
 		Record:    rec,
-		ExpiresAt: fromUnixMilli(pexpiretime),
+		ExpiresAt: fromUnixMilli(int64(binary.BigEndian.Uint64([]byte(value[versionSize:headerSize])))),
 		Version:   binary.BigEndian.Uint64([]byte(value[:versionSize])),
 	}, nil
 }
@@ -342,14 +346,15 @@ func newVersion() uint64 {
 }
 
 // encode returns, in a pooled buffer that the caller returns with putBuf,
-// the value of rec at a new version. It fails with stores.ErrTooLarge if
-// the value exceeds the size limit.
+// the value of rec at a new version, expiring at expiresAt. It fails with
+// stores.ErrTooLarge if the value exceeds the size limit.
 func (s *Store) encode(op string, rec *stores.Record, expiresAt, now time.Time) (*[]byte, error) {
 	bp, _ := s.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
 	}
 	b := binary.BigEndian.AppendUint64((*bp)[:0], newVersion())
+	b = binary.BigEndian.AppendUint64(b, uint64(pxat(expiresAt, now)))
 	b, err := codec.Append(b, rec, unixNano(expiresAt), now.UnixNano())
 	if err != nil {
 		s.putBuf(bp)
@@ -559,23 +564,48 @@ func (s *Store) Delete(ctx context.Context, key stores.Key) error {
 	return s.checkAcks(ctx, "delete", acks)
 }
 
-// Touch implements stores.Store with PEXPIREAT, which sets the key's
-// expiry without rewriting its value. An expiry at or before now deletes
-// the item.
+// Touch implements stores.Store with one command (touchScript), which
+// sets the key's expiry and the copy of it in the value without rewriting
+// the record. An expiry at or before now deletes the item. On a full
+// server (maxmemory under noeviction), which refuses the rewrite of the
+// copy, it sets the key's expiry alone, with one more command.
 func (s *Store) Touch(ctx context.Context, key stores.Key, expiresAt time.Time) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	rk := s.key(key)
-	at := time.UnixMilli(pxat(expiresAt, s.now()))
-	cmd, acks := write(ctx, s, rk, func(c redis.Cmdable, _ bool) *redis.BoolCmd {
-		return c.PExpireAt(ctx, rk, at)
+	at := pxat(expiresAt, s.now())
+	var field [8]byte
+	binary.BigEndian.PutUint64(field[:], uint64(at))
+	cmd, acks := write(ctx, s, rk, func(c redis.Cmdable, eval bool) *redis.Cmd {
+		if eval {
+			return touchScript.Eval(ctx, c, []string{rk}, field[:], at)
+		}
+		return touchScript.EvalSha(ctx, c, []string{rk}, field[:], at)
 	})
-	ok, err := cmd.Result()
+	n, err := cmd.Int()
+	if err != nil && (redis.IsOOMError(err) || redis.HasErrorPrefix(err, "OOM ")) {
+		// A full server (maxmemory, noeviction) refuses SETRANGE but
+		// takes PEXPIREAT, which grows nothing: set the key's expiry
+		// alone. Get then reports the value's older expiry, a time the
+		// item lives at least until, as the Store contract allows, and
+		// the next refresh writes both again.
+		var pcmd *redis.BoolCmd
+		pcmd, acks = write(ctx, s, rk, func(c redis.Cmdable, _ bool) *redis.BoolCmd {
+			return c.PExpireAt(ctx, rk, time.UnixMilli(at))
+		})
+		var ok bool
+		ok, err = pcmd.Result()
+		if err == nil && !ok {
+			n = 0
+		} else {
+			n = 1
+		}
+	}
 	switch {
 	case err != nil:
 		return fail(ctx, "touch", err)
-	case !ok:
+	case n == 0:
 		return errNotFound
 	}
 	return s.checkAcks(ctx, "touch", acks)

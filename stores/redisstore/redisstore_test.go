@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -58,13 +59,14 @@ func TestCommandsPerOperation(t *testing.T) {
 	_, err := s.Get(ctx, key)
 	require.NoError(t, err)
 	require.NoError(t, s.Update(ctx, key, mergeKey("warm", 1)))
+	require.NoError(t, s.Touch(ctx, key, exp))
 
 	var it stores.Item
 	cmds, trips := sent(t, c, func() {
 		it, err = s.Get(ctx, key)
 		require.NoError(t, err)
 	})
-	assert.Equal(t, map[string]int{"evalsha": 1}, cmds, "Get")
+	assert.Equal(t, map[string]int{"get": 1}, cmds, "Get")
 	assert.Equal(t, 1, trips, "Get")
 
 	cmds, trips = sent(t, c, func() { require.NoError(t, s.UpdateFrom(ctx, key, it, mergeKey("a", 1))) })
@@ -72,17 +74,20 @@ func TestCommandsPerOperation(t *testing.T) {
 	assert.Equal(t, 1, trips, "UpdateFrom")
 
 	cmds, _ = sent(t, c, func() { require.NoError(t, s.Update(ctx, key, mergeKey("b", 2))) })
-	assert.Equal(t, map[string]int{"evalsha": 2}, cmds, "Update: read and swap")
+	assert.Equal(t, map[string]int{"get": 1, "evalsha": 1}, cmds, "Update: read and swap")
 
 	// A stale UpdateFrom costs its swap, then an Update.
 	cmds, _ = sent(t, c, func() { require.NoError(t, s.UpdateFrom(ctx, key, it, mergeKey("c", 3))) })
-	assert.Equal(t, map[string]int{"evalsha": 3}, cmds, "stale UpdateFrom")
+	assert.Equal(t, map[string]int{"get": 1, "evalsha": 2}, cmds, "stale UpdateFrom")
 	got, err := s.Get(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"n": 1, "warm": 1, "a": 1, "b": 2, "c": 3}, got.Record.Data)
 
 	cmds, _ = sent(t, c, func() { require.NoError(t, s.Touch(ctx, key, exp.Add(time.Hour))) })
-	assert.Equal(t, map[string]int{"pexpireat": 1}, cmds, "Touch")
+	assert.Equal(t, map[string]int{"evalsha": 1}, cmds, "Touch")
+	got, err = s.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, exp.Add(time.Hour).UnixMilli(), got.ExpiresAt.UnixMilli(), "a plain GET sees the touch")
 
 	cmds, _ = sent(t, c, func() { require.NoError(t, s.Add(ctx, testKey(), record("bob", nil), exp)) })
 	assert.Equal(t, map[string]int{"set": 1}, cmds, "Add")
@@ -110,7 +115,8 @@ func TestCommandsPerOperationWithWait(t *testing.T) {
 
 	it, err := s.Get(ctx, key)
 	require.NoError(t, err)
-	require.NoError(t, s.Update(ctx, key, mergeKey("warm", 1))) // loads the script
+	require.NoError(t, s.Update(ctx, key, mergeKey("warm", 1))) // loads the scripts
+	require.NoError(t, s.Touch(ctx, key, exp))
 	it, err = s.Get(ctx, key)
 	require.NoError(t, err)
 	cmds, trips = sent(t, c, func() { require.NoError(t, s.UpdateFrom(ctx, key, it, mergeKey("a", 1))) })
@@ -118,7 +124,7 @@ func TestCommandsPerOperationWithWait(t *testing.T) {
 	assert.Equal(t, 1, trips, "UpdateFrom")
 
 	cmds, trips = sent(t, c, func() { require.NoError(t, s.Touch(ctx, key, exp.Add(time.Hour))) })
-	assert.Equal(t, map[string]int{"pexpireat": 1, "wait": 1}, cmds, "Touch")
+	assert.Equal(t, map[string]int{"evalsha": 1, "wait": 1}, cmds, "Touch")
 	assert.Equal(t, 1, trips, "Touch")
 	cmds, trips = sent(t, c, func() { require.NoError(t, s.Delete(ctx, key)) })
 	assert.Equal(t, map[string]int{"del": 1, "wait": 1}, cmds, "Delete")
@@ -158,7 +164,7 @@ func TestNoScript(t *testing.T) {
 					it, err = s.Get(ctx, key)
 					require.NoError(t, err)
 				})
-				assert.Equal(t, map[string]int{"evalsha": 1, "eval": 1}, cmds, "Get after the script cache was emptied")
+				assert.Equal(t, map[string]int{"get": 1}, cmds, "Get needs no script")
 				assert.Equal(t, map[string]any{"n": 1}, it.Record.Data)
 
 				srv.MustDo(t, "SCRIPT", "FLUSH")
@@ -216,7 +222,7 @@ func TestTooLarge(t *testing.T) {
 			})
 			require.ErrorIs(t, err, stores.ErrTooLarge)
 		})
-		assert.Equal(t, map[string]int{"evalsha": 1}, cmds, "only the read is sent")
+		assert.Equal(t, map[string]int{"get": 1}, cmds, "only the read is sent")
 		err = s.UpdateFrom(ctx, key, before, func(cur stores.Item) (*stores.Record, time.Time, error) {
 			return record("alice", bigData(100<<10)), exp.Add(time.Hour), nil
 		})
@@ -232,12 +238,12 @@ func TestTooLarge(t *testing.T) {
 		// byte more is refused.
 		empty, err := codec.Append(nil, record("alice", bigData(0)), 0, 0)
 		require.NoError(t, err)
-		n := 64<<10 - versionSize - len(empty) - 32
+		n := 64<<10 - headerSize - len(empty) - 32
 		exp := time.Now().Add(time.Hour)
 		size := func(n int) int {
 			b, err := codec.Append(nil, record("alice", bigData(n)), unixNano(exp), time.Now().UnixNano())
 			require.NoError(t, err)
-			return versionSize + len(b)
+			return headerSize + len(b)
 		}
 		for size(n+1) <= 64<<10 {
 			n++
@@ -593,7 +599,8 @@ func TestKeyWithoutExpiry(t *testing.T) {
 	srv := sharedServer(t)
 	s := newStore(t, srv)
 	key := testKey()
-	b, err := codec.Append(binary.BigEndian.AppendUint64(nil, 7), record("alice", nil), 0, 0)
+	header := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 7), math.MaxUint64) // version 7, expiry -1
+	b, err := codec.Append(header, record("alice", nil), 0, 0)
 	require.NoError(t, err)
 	srv.MustDo(t, "SET", s.key(key), string(b))
 	it := mustGet(t, s, key)
@@ -961,6 +968,19 @@ func TestOptionsValidation(t *testing.T) {
 			WithMaxItemSize(512<<20), WithWait(1, 999*time.Millisecond))
 	})
 	assert.NotPanics(t, func() { New(ring) })
+	for name, o := range map[string]*redis.ClusterOptions{
+		"ReadOnly":       {Addrs: []string{"127.0.0.1:1"}, ReadOnly: true},
+		"RouteByLatency": {Addrs: []string{"127.0.0.1:1"}, RouteByLatency: true},
+		"RouteRandomly":  {Addrs: []string{"127.0.0.1:1"}, RouteRandomly: true},
+	} {
+		cc := redis.NewClusterClient(o)
+		assert.PanicsWithValue(t, "redisstore.New: the client routes reads to replicas (ReadOnly, RouteByLatency or RouteRandomly), which can serve a session after its logout",
+			func() { New(cc) }, name)
+		_ = cc.Close()
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	assert.NotPanics(t, func() { New(cc) }, "a cluster client reading from primaries")
+	_ = cc.Close()
 }
 
 func TestCloseLeavesClient(t *testing.T) {

@@ -9,22 +9,23 @@ import "github.com/redis/go-redis/v9"
 // or SCRIPT FLUSH), so a script costs one command, two the first time a
 // server sees it.
 //
-// A stored value is an 8-byte random version followed by the codec bytes
-// of the record; see Store.
+// A stored value is an 8-byte random version, the item's expiry in Unix
+// milliseconds (8 bytes, big-endian), then the codec bytes of the record;
+// see Store. A read is a plain GET: the value carries the expiry.
 
-// getScript reads an item in one command: its value and its absolute
-// expiry in Unix milliseconds (PEXPIRETIME, Redis 7.0+; -1 if the key has
-// no expiry). It returns false (a nil reply) for a missing key.
-//
-// It is run with EVALSHA, not EVALSHA_RO: go-redis routes read-only
-// commands to replicas when a cluster client has ReadOnly set, and a
-// replica can still hold a session that was just revoked.
-var getScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if not v then
-  return false
+// touchScript sets an item's expiry in one command: ARGV[1] is the new
+// expiry in Unix milliseconds, as the 8 bytes that a value holds after its
+// version, and ARGV[2] the same as a number. It rewrites those 8 bytes in
+// place (SETRANGE keeps the key's expiry) and sets the key's expiry to
+// match (PEXPIREAT), so that a plain GET reads the expiry any process set.
+// It returns 0 for a missing key.
+var touchScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
 end
-return {v, redis.call('PEXPIRETIME', KEYS[1])}
+redis.call('SETRANGE', KEYS[1], 8, ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1
 `)
 
 // Results of casScript.

@@ -73,7 +73,7 @@ bench: memcached
 # killed and hung, a Sentinel and a Cluster failover, the memory store's
 # soak. Prints the figures, writes them to loadtest/results/last-run.md
 # and into RELIABILITY.md, and fails when a pass criterion is missed.
-# About 6 minutes with the defaults; LOAD_DURATION (each steady run),
+# About 4-5 minutes with the defaults; LOAD_DURATION (each steady run),
 # LOAD_FAULT_DURATION (each run with a fault), LOAD_OUTAGE, LOAD_SCENARIOS
 # and the others of `go run ./loadtest -h` change it.
 LOAD_CLIENTS  ?= 64

@@ -60,9 +60,10 @@ var all = []entry{
 	{id: "silent-redis", run: silent(scenario.Redis)},
 	{id: "sentinel", run: sentinel(false), needs: []string{servers.RedisBinary, servers.SentinelBinary}},
 	{id: "sentinel-wait", run: sentinel(true), needs: []string{servers.RedisBinary, servers.SentinelBinary}},
-	{id: "cluster", run: cluster(scenario.ClusterReload), needs: []string{servers.RedisBinary, servers.RedisCLIBinary}},
+	{id: "cluster", run: cluster(scenario.ClusterVariant{Reload: scenario.ClusterReload}), needs: []string{servers.RedisBinary, servers.RedisCLIBinary}},
 	{id: "soak-memory", run: scenario.Soak},
-	{id: "cluster-default-reload", run: cluster(0), needs: []string{servers.RedisBinary, servers.RedisCLIBinary}, optIn: true},
+	{id: "cluster-default-reload", run: cluster(scenario.ClusterVariant{}), needs: []string{servers.RedisBinary, servers.RedisCLIBinary}, optIn: true},
+	{id: "cluster-full-coverage", run: cluster(scenario.ClusterVariant{Reload: scenario.ClusterReload, FullCoverage: true}), needs: []string{servers.RedisBinary, servers.RedisCLIBinary}, optIn: true},
 }
 
 func steady(kind string) scenarioFunc {
@@ -81,9 +82,9 @@ func sentinel(wait bool) scenarioFunc {
 	return func(ctx context.Context, o scenario.Options) *scenario.Report { return scenario.Sentinel(ctx, wait, o) }
 }
 
-func cluster(reload time.Duration) scenarioFunc {
+func cluster(v scenario.ClusterVariant) scenarioFunc {
 	return func(ctx context.Context, o scenario.Options) *scenario.Report {
-		return scenario.Cluster(ctx, reload, o)
+		return scenario.Cluster(ctx, v, o)
 	}
 }
 
@@ -209,7 +210,7 @@ func render(machine []scenario.Figure, opt scenario.Options, chosen []entry, rep
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Last run of `make load`\n\n")
 	fmt.Fprintf(&b, "`go run ./loadtest` (from `make load`) with %d clients, steady runs of %v, fault runs of %v (a store down for %v), silent-store runs of %v, a soak of %d × %s sessions. Took %.0f s; the load average is the machine's (it is shared: other jobs ran too), as `uptime` prints it.\n\n",
-		opt.Clients, opt.Duration, opt.FaultDuration, opt.Outage, opt.SilentDuration, opt.SoakCycles, strconv.Itoa(opt.SoakSessions), took.Seconds())
+		opt.Clients, opt.Duration, opt.FaultDuration, opt.Outage, opt.SilentDuration, opt.SoakCycles, thousands(opt.SoakSessions), took.Seconds())
 	b.WriteString("| Machine | |\n|---|---|\n")
 	for _, f := range machine {
 		fmt.Fprintf(&b, "| %s | %s |\n", f.Name, f.Value)
@@ -314,4 +315,13 @@ func envDuration(name string, def time.Duration) time.Duration {
 		fmt.Fprintf(os.Stderr, "loadtest: %s=%q is not a duration (such as 30s); using %v\n", name, v, def)
 	}
 	return def
+}
+
+// thousands formats n with thousands separators.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

@@ -201,7 +201,16 @@ func (l *LogCounter) Records() []LogRecord {
 
 // ProcStats are the process's goroutines and heap.
 type ProcStats struct {
+	// Goroutines counts the process's goroutines but those that watch
+	// the run's server processes (started by package servers and
+	// os/exec), which come and go with the servers, not the application.
 	Goroutines int
+	// GoRedis counts those of them that go-redis started (per-node
+	// machinery of its clients).
+	GoRedis int
+	// Origins groups the counted goroutines by the function that started
+	// them.
+	Origins map[string]int
 	// HeapInuse is runtime.MemStats.HeapInuse after two full
 	// collections: the bytes of the heap's spans in use.
 	HeapInuse uint64
@@ -213,15 +222,45 @@ func Stats() ProcStats {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ProcStats{Goroutines: runtime.NumGoroutine(), HeapInuse: ms.HeapInuse}
+	st := ProcStats{HeapInuse: ms.HeapInuse, Origins: make(map[string]int)}
+	for origin, c := range Goroutines() {
+		if watcher(origin) {
+			continue
+		}
+		st.Origins[origin] += c
+		st.Goroutines += c
+		if strings.HasPrefix(origin, "github.com/redis/go-redis/") {
+			st.GoRedis += c
+		}
+	}
+	return st
 }
 
-// SettleGoroutines waits up to limit for the number of goroutines to fall
-// to target or below, and returns the last count and how long it waited.
-func SettleGoroutines(target int, limit time.Duration) (int, time.Duration) {
+// AppGoroutines returns the number of goroutines but those that watch the
+// run's server processes, and but go-redis's when withoutGoRedis is set.
+func AppGoroutines(withoutGoRedis bool) int {
+	n := 0
+	for origin, c := range Goroutines() {
+		if !watcher(origin) && !(withoutGoRedis && strings.HasPrefix(origin, "github.com/redis/go-redis/")) {
+			n += c
+		}
+	}
+	return n
+}
+
+// watcher reports whether a goroutine started by origin watches a server
+// process.
+func watcher(origin string) bool {
+	return strings.HasPrefix(origin, "os/exec.") || strings.Contains(origin, "/loadtest/internal/servers.")
+}
+
+// SettleGoroutines waits up to limit for the number of goroutines (as
+// AppGoroutines counts them) to fall to target or below, and returns the
+// last count and how long it waited.
+func SettleGoroutines(target int, withoutGoRedis bool, limit time.Duration) (int, time.Duration) {
 	start := time.Now()
 	for {
-		n := runtime.NumGoroutine()
+		n := AppGoroutines(withoutGoRedis)
 		if n <= target || time.Since(start) >= limit {
 			return n, time.Since(start)
 		}
@@ -242,3 +281,39 @@ func (l *RedisLog) Printf(context.Context, string, ...any) { l.n.Add(1) }
 
 // Count returns the number of lines so far.
 func (l *RedisLog) Count() int64 { return l.n.Load() }
+
+// Goroutines returns the process's goroutines grouped by the function each
+// was started with (the last frame of its stack), for reports on those
+// that did not exit.
+func Goroutines() map[string]int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	groups := make(map[string]int)
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		lines := strings.Split(strings.TrimSpace(g), "\n")
+		// lines[0] is "goroutine N [state]:", then function and file
+		// lines in turn; "created by F in goroutine M" ends the stack.
+		origin := "?"
+		for i := len(lines) - 1; i > 0; i-- {
+			if f, ok := strings.CutPrefix(lines[i], "created by "); ok {
+				origin = f
+				if j := strings.Index(origin, " in goroutine"); j >= 0 {
+					origin = origin[:j]
+				}
+				break
+			}
+		}
+		if origin == "?" && len(lines) > 1 {
+			origin = lines[len(lines)-2] // main or a runtime goroutine
+		}
+		groups[origin]++
+	}
+	return groups
+}

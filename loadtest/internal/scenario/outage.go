@@ -149,7 +149,7 @@ func Outage(ctx context.Context, kind string, opt Options) *Report {
 	if kind == Redis {
 		r.fig("go-redis's own log lines (discarded)", "%s", thousands(RedisLog.Count()-redisLog0))
 	}
-	r.fig("goroutines before / peak / after", "%d / %d / %d (after: settled in %s once the clients closed their connections)",
+	r.fig("goroutines before / peak / after", "%d / %d / %d (without the run's watchers of server processes; after: settled in %s once the clients closed their connections)",
 		before.Goroutines, peakGoroutines, after.Goroutines, ms(settled))
 	r.fig("heap in use before / after", "%s / %s", load.MiB(before.HeapInuse), load.MiB(after.HeapInuse))
 
@@ -170,6 +170,7 @@ func Outage(ctx context.Context, kind string, opt Options) *Report {
 		"p99 %s, max %s, bound %s, %d answers", ms(res.Latency503.Quantile(0.99)), ms(res.Latency503.Max()), ms(bound), res.Latency503.Count())
 	checkPanics(r, a, res)
 	r.check("goroutines back to baseline after recovery", after.Goroutines <= before.Goroutines, "%d after, %d before (peak %d)", after.Goroutines, before.Goroutines, peakGoroutines)
+	explainGoroutines(r, before, after)
 	down := tRestart.Sub(tKill)
 	maxDown := 1 + int(math.Ceil(down.Seconds()))
 	r.check("log rate bounded while the store is down: the first failure, then at most 1 record/s",

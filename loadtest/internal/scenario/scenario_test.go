@@ -77,7 +77,7 @@ func TestSentinelFailoverWithWait(t *testing.T) {
 }
 
 func TestClusterFailover(t *testing.T) {
-	require(t, Cluster(context.Background(), ClusterReload, short))
+	require(t, Cluster(context.Background(), ClusterVariant{Reload: ClusterReload}, short))
 }
 
 func TestSoak(t *testing.T) {

@@ -152,14 +152,20 @@ func failures(f map[string]int64) string {
 
 // procFigures adds the process's goroutines and heap before and after.
 func procFigures(r *Report, before, after load.ProcStats, settled time.Duration) {
-	r.fig("goroutines before / after", "%d / %d (after: once the clients closed their connections; settled in %s)", before.Goroutines, after.Goroutines, ms(settled))
+	r.fig("goroutines before / after", "%d / %d (without the run's watchers of server processes; after: once the clients closed their connections, settled in %s)", before.Goroutines, after.Goroutines, ms(settled))
 	r.fig("heap in use before / after (HeapInuse after GC)", "%s / %s", load.MiB(before.HeapInuse), load.MiB(after.HeapInuse))
 }
 
 // settle waits for the goroutines to return to the baseline and takes the
 // process's figures.
 func settle(before load.ProcStats) (load.ProcStats, time.Duration) {
-	_, waited := load.SettleGoroutines(before.Goroutines, 5*time.Second)
+	_, waited := load.SettleGoroutines(before.Goroutines, false, 5*time.Second)
+	return load.Stats(), waited
+}
+
+// settleApp is settle for the goroutines that go-redis did not start.
+func settleApp(before load.ProcStats) (load.ProcStats, time.Duration) {
+	_, waited := load.SettleGoroutines(before.Goroutines-before.GoRedis, true, 5*time.Second)
 	return load.Stats(), waited
 }
 
@@ -177,9 +183,29 @@ func checkMix(r *Report, res *load.Result) {
 	r.check("zero resurrected sessions", res.Resurrected == 0, "%d of %s ended sessions answered", res.Resurrected, thousands(res.RetiredChecked))
 }
 
-// checkProc adds the criterion that the goroutines went back to baseline.
+// checkProc adds the criterion that the goroutines went back to baseline,
+// and says where those that did not exit come from.
 func checkProc(r *Report, before, after load.ProcStats) {
 	r.check("goroutines back to baseline", after.Goroutines <= before.Goroutines, "%d after, %d before", after.Goroutines, before.Goroutines)
+	explainGoroutines(r, before, after)
+}
+
+// explainGoroutines notes the goroutines that are left, by origin, when
+// there are more than at the baseline.
+func explainGoroutines(r *Report, before, after load.ProcStats) {
+	if after.Goroutines <= before.Goroutines {
+		return
+	}
+	r.note("goroutines after the run, by origin: %s (before: %s)", origins(after.Origins), origins(before.Origins))
+}
+
+// origins formats goroutine counts by origin.
+func origins(g map[string]int) string {
+	var parts []string
+	for _, origin := range slices.Sorted(maps.Keys(g)) {
+		parts = append(parts, fmt.Sprintf("%d started by %s", g[origin], origin))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // checkPanics adds the criterion that nothing panicked.

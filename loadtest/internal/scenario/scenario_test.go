@@ -53,15 +53,11 @@ func TestSteadyMemory(t *testing.T) {
 }
 
 func TestOutageMemcached(t *testing.T) {
-	o := short
-	o.FaultDuration = 4 * time.Second
-	require(t, Outage(context.Background(), Memcached, o))
+	require(t, Outage(context.Background(), Memcached, short))
 }
 
 func TestOutageRedis(t *testing.T) {
-	o := short
-	o.FaultDuration = 4 * time.Second
-	require(t, Outage(context.Background(), Redis, o))
+	require(t, Outage(context.Background(), Redis, short))
 }
 
 func TestSilentMemcached(t *testing.T) {

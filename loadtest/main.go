@@ -209,7 +209,7 @@ func choose(list string) ([]entry, error) {
 func render(machine []scenario.Figure, opt scenario.Options, chosen []entry, reports []*scenario.Report, took time.Duration, leftovers []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Last run of `make load`\n\n")
-	fmt.Fprintf(&b, "`go run ./loadtest` (from `make load`) with %d clients, steady runs of %v, fault runs of %v (a store down for %v and a random fraction of a second), silent-store runs of %v, a soak of %d × %s sessions. Took %.0f s; the load average is the machine's (it is shared: other jobs ran too), as `uptime` prints it.\n\n",
+	fmt.Fprintf(&b, "`go run ./loadtest` (from `make load`) with %d clients, steady runs of %v, fault runs of %v (a store down for %v and a random fraction of a second), silent-store runs of %v, a soak of %d × %s sessions. Took %.0f s; the load averages are the machine's, as `uptime` prints them (the machine is shared: other jobs may have run too).\n\n",
 		opt.Clients, opt.Duration, opt.FaultDuration, opt.Outage, opt.SilentDuration, opt.SoakCycles, thousands(opt.SoakSessions), took.Seconds())
 	b.WriteString("| Machine | |\n|---|---|\n")
 	for _, f := range machine {

@@ -229,7 +229,10 @@ func Machine() []Figure {
 	}
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		rev := strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		// The run's own outputs (the results and RELIABILITY.md) do not
+		// make the code differ from the commit.
+		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--",
+			":(top)", ":(top,exclude)loadtest/results", ":(top,exclude)RELIABILITY.md").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
 			rev += " (with uncommitted changes)"
 		}
 		figs = append(figs, Figure{"commit", rev})

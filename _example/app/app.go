@@ -9,6 +9,10 @@
 //	POST /login    {"userId","role"} → 200 {"message"}; 400 without userId
 //	GET  /profile  200 {"userId","data"}; 401 without a session
 //	POST /logout   200 {"message"}; 401 without a session
+//	POST /profile/data  {"key","value"} (strings, Content-Type: application/json)
+//	               → 200 {"data"}, the session's data after the change; 400 for
+//	               a key or value it refuses; 401 without a session; 415 for
+//	               another content type
 //
 // HTML routes, under /app/:
 //
@@ -136,6 +140,88 @@ func jsonRoutes(r *gin.Engine) {
 		}
 		c.JSON(http.StatusOK, gin.H{"message": "Logged out successfully"})
 	})
+
+	r.POST("/profile/data", ginsession.Required(), setData)
+}
+
+// Limits of POST /profile/data.
+const (
+	// MaxDataKeys is how many keys a session's data may hold before
+	// POST /profile/data refuses new ones. The check is made on the session
+	// the request loaded, so concurrent requests adding different keys may
+	// go a few past it; the store's item size limit bounds the rest.
+	MaxDataKeys = 32
+	// MaxKeyLen and MaxValueLen bound a key and a value, in bytes.
+	MaxKeyLen   = 64
+	MaxValueLen = 1024
+)
+
+type dataRequest struct {
+	Key   string  `json:"key" binding:"required"`
+	Value *string `json:"value" binding:"required"`
+}
+
+// setData sets one key of the session's data with ginsession.Set (one
+// atomic merge: concurrent requests that set other keys keep their
+// writes) and answers the data after the change.
+//
+// It takes JSON only: a cross-site page cannot send that content type
+// without a CORS preflight, which this router never grants, so the route
+// needs no CSRF token (SameSite=Lax keeps the cookie off cross-site posts
+// as well). The "role" key, which the login sets, and keys starting with
+// "_", which ginsession keeps for itself (flash messages), are refused: a
+// client must not grant itself a role.
+func setData(c *gin.Context) {
+	if c.ContentType() != "application/json" {
+		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": "Content-Type must be application/json"})
+		return
+	}
+	var req dataRequest
+	if err := c.ShouldBindJSON(&req); err != nil {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "key and value (strings) are required"})
+		return
+	}
+	if msg := checkData(req.Key, *req.Value); msg != "" {
+		c.JSON(http.StatusBadRequest, gin.H{"error": msg})
+		return
+	}
+	s := ginsession.MustCurrent(c)
+	if !s.Exists(req.Key) && len(s.Keys()) >= MaxDataKeys {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "Too many keys in this session"})
+		return
+	}
+	if err := ginsession.Set(c, req.Key, *req.Value); err != nil {
+		switch {
+		case errors.Is(err, ginsession.ErrNotFound):
+			// Logged out (or revoked) by another request meanwhile.
+			c.JSON(http.StatusUnauthorized, gin.H{"error": "Not authenticated"})
+		case errors.Is(err, ginsession.ErrTooLarge):
+			c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": "Session data too large"})
+		default:
+			_ = c.Error(err)
+			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "Could not save"})
+		}
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"data": ginsession.MustCurrent(c).Data})
+}
+
+// checkData returns what is wrong with a key and value for POST
+// /profile/data, or "".
+func checkData(key, value string) string {
+	switch {
+	case key == "role" || strings.HasPrefix(key, "_"):
+		return "That key is reserved"
+	case len(key) > MaxKeyLen || strings.IndexFunc(key, notKeyRune) >= 0:
+		return "A key is at most 64 letters, digits, '-', '_' or '.'"
+	case len(value) > MaxValueLen || !utf8.ValidString(value):
+		return "A value is at most 1024 bytes of UTF-8"
+	}
+	return ""
+}
+
+func notKeyRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
 }
 
 // Paths of the HTML pages.

@@ -5,7 +5,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,4 +268,132 @@ func TestNewPanics(t *testing.T) {
 	m := ginsession.NewManager(nil)
 	t.Cleanup(func() { _ = m.Close() })
 	assert.PanicsWithValue(t, "app.New: WithLoginLimiter expects a non-nil Limiter", func() { New(m, WithLoginLimiter(nil)) })
+}
+
+// jsonDo sends a JSON request with the session cookie, if any, and keeps
+// the cookie the response sets.
+func (b *browser) jsonDo(method, path, contentType, body string) *httptest.ResponseRecorder {
+	b.t.Helper()
+	b.header.Set("Content-Type", contentType)
+	defer b.header.Del("Content-Type")
+	return b.doBody(method, path, body)
+}
+
+// doBody is do with a raw body and the headers of b.header.
+func (b *browser) doBody(method, path, body string) *httptest.ResponseRecorder {
+	b.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	for k, v := range b.header {
+		req.Header[k] = v
+	}
+	if b.cookie != nil {
+		req.AddCookie(b.cookie)
+	}
+	w := httptest.NewRecorder()
+	b.h.ServeHTTP(w, req)
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "__Host-session" {
+			if c.MaxAge < 0 {
+				b.cookie = nil
+			} else {
+				b.cookie = c
+			}
+		}
+	}
+	return w
+}
+
+func TestSetData(t *testing.T) {
+	_, h := newApp(t)
+	b := newBrowser(t, h)
+
+	w := b.jsonDo(http.MethodPost, "/profile/data", "application/json", `{"key":"theme","value":"dark"}`)
+	assert.Equal(t, http.StatusUnauthorized, w.Code, "no session")
+	assert.JSONEq(t, `{"error":"Not authenticated"}`, w.Body.String())
+
+	w = b.jsonDo(http.MethodPost, "/login", "application/json", `{"userId":"alice","role":"admin"}`)
+	require.Equal(t, http.StatusOK, w.Code)
+	require.NotNil(t, b.cookie)
+
+	w = b.jsonDo(http.MethodPost, "/profile/data", "application/json", `{"key":"theme","value":"dark"}`)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.JSONEq(t, `{"data":{"role":"admin","theme":"dark"}}`, w.Body.String())
+	w = b.jsonDo(http.MethodPost, "/profile/data", "application/json", `{"key":"theme","value":""}`)
+	require.Equal(t, http.StatusOK, w.Code, "an empty value is a value")
+	assert.JSONEq(t, `{"data":{"role":"admin","theme":""}}`, w.Body.String())
+	w = b.jsonDo(http.MethodPost, "/profile/data", "application/json; charset=utf-8", `{"key":"lang","value":"fr"}`)
+	require.Equal(t, http.StatusOK, w.Code, "parameters of the content type are fine")
+
+	w = b.doBody(http.MethodGet, "/profile", "")
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{"userId":"alice","data":{"role":"admin","theme":"","lang":"fr"}}`, w.Body.String())
+
+	for _, tc := range []struct {
+		name, contentType, body string
+		code                    int
+	}{
+		{"form post", "application/x-www-form-urlencoded", "key=theme&value=light", http.StatusUnsupportedMediaType},
+		{"text/plain, as a cross-site form can send", "text/plain", `{"key":"theme","value":"light"}`, http.StatusUnsupportedMediaType},
+		{"role is reserved", "application/json", `{"key":"role","value":"admin"}`, http.StatusBadRequest},
+		{"ginsession's keys are reserved", "application/json", `{"key":"_flash","value":"x"}`, http.StatusBadRequest},
+		{"no key", "application/json", `{"value":"x"}`, http.StatusBadRequest},
+		{"no value", "application/json", `{"key":"theme"}`, http.StatusBadRequest},
+		{"value not a string", "application/json", `{"key":"theme","value":3}`, http.StatusBadRequest},
+		{"key with a space", "application/json", `{"key":"a b","value":"x"}`, http.StatusBadRequest},
+		{"key too long", "application/json", `{"key":"` + strings.Repeat("k", MaxKeyLen+1) + `","value":"x"}`, http.StatusBadRequest},
+		{"value too long", "application/json", `{"key":"theme","value":"` + strings.Repeat("v", MaxValueLen+1) + `"}`, http.StatusBadRequest},
+		{"not JSON", "application/json", `{`, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := b.jsonDo(http.MethodPost, "/profile/data", tc.contentType, tc.body)
+			assert.Equal(t, tc.code, w.Code, w.Body.String())
+		})
+	}
+	w = b.doBody(http.MethodGet, "/profile", "")
+	assert.JSONEq(t, `{"userId":"alice","data":{"role":"admin","theme":"","lang":"fr"}}`, w.Body.String(), "refusals changed nothing")
+
+	w = b.jsonDo(http.MethodPost, "/logout", "application/json", "")
+	require.Equal(t, http.StatusOK, w.Code)
+}
+
+func TestSetDataKeyLimit(t *testing.T) {
+	_, h := newApp(t)
+	b := newBrowser(t, h)
+	require.Equal(t, http.StatusOK, b.jsonDo(http.MethodPost, "/login", "application/json", `{"userId":"bob"}`).Code)
+	// The login's role counts as a key.
+	for i := 1; i < MaxDataKeys; i++ {
+		w := b.jsonDo(http.MethodPost, "/profile/data", "application/json", `{"key":"k`+strconv.Itoa(i)+`","value":"v"}`)
+		require.Equal(t, http.StatusOK, w.Code, "key %d: %s", i, w.Body.String())
+	}
+	w := b.jsonDo(http.MethodPost, "/profile/data", "application/json", `{"key":"one-more","value":"v"}`)
+	assert.Equal(t, http.StatusBadRequest, w.Code, "a new key past the limit")
+	w = b.jsonDo(http.MethodPost, "/profile/data", "application/json", `{"key":"k1","value":"changed"}`)
+	assert.Equal(t, http.StatusOK, w.Code, "an existing key may still change")
+}
+
+// TestSetDataConcurrent checks that concurrent updates of different keys
+// of one session all keep their writes (ginsession.Set merges).
+func TestSetDataConcurrent(t *testing.T) {
+	_, h := newApp(t)
+	b := newBrowser(t, h)
+	require.Equal(t, http.StatusOK, b.jsonDo(http.MethodPost, "/login", "application/json", `{"userId":"carol","role":"user"}`).Code)
+	cookie := b.cookie
+	const n = 16
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			req := httptest.NewRequest(http.MethodPost, "/profile/data", strings.NewReader(`{"key":"k`+strconv.Itoa(i)+`","value":"v`+strconv.Itoa(i)+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.AddCookie(cookie)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			assert.Equal(t, http.StatusOK, w.Code)
+		})
+	}
+	wg.Wait()
+	w := b.doBody(http.MethodGet, "/profile", "")
+	require.Equal(t, http.StatusOK, w.Code)
+	for i := range n {
+		assert.Contains(t, w.Body.String(), `"k`+strconv.Itoa(i)+`":"v`+strconv.Itoa(i)+`"`)
+	}
 }

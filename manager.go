@@ -384,12 +384,12 @@ func (m *Manager) Resume(ctx context.Context, id string) (*Session, error) {
 		m.stats.malformed.Add(1)
 		return nil, ErrNotFound
 	}
-	return m.resumeKey(ctx, id, key)
+	return m.resumeKey(ctx, id, key, m.now())
 }
 
-// resumeKey is Resume of a token already parsed into its store key.
-func (m *Manager) resumeKey(ctx context.Context, id string, key stores.Key) (*Session, error) {
-	s, err := m.resume(ctx, id, key, m.now())
+// resumeKey is Resume at now of a token already parsed into its store key.
+func (m *Manager) resumeKey(ctx context.Context, id string, key stores.Key, now time.Time) (*Session, error) {
+	s, err := m.resume(ctx, id, key, now)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNotFound):

@@ -29,21 +29,26 @@ func (m *Manager) handle(c *gin.Context) {
 		m.unknown(c)
 		return
 	}
-	s, err := m.resumeKey(c.Request.Context(), id, key)
+	start := m.now()
+	s, err := m.resumeKey(c.Request.Context(), id, key, start)
 	switch {
 	case err == nil:
-		m.failures.ok(c.Request.Context(), m)
+		m.failures.ok(c.Request.Context(), m, start)
 		if s.ID != id {
 			m.cookie.set(c, s) // renewed
 		}
 		m.setCurrent(c, s)
 	case errors.Is(err, ErrNotFound):
-		m.failures.ok(c.Request.Context(), m)
+		m.failures.ok(c.Request.Context(), m, start)
 		m.unknown(c)
 	default:
+		c.Set(loadStartKey, start)
 		m.cfg.errorHandler(c, err)
 	}
 }
+
+// loadStartKey holds, for the error handler, when the failed load began.
+const loadStartKey = "ginsession.loadStart"
 
 // unknown handles a cookie that names no live session: the ID is never
 // adopted, the cookie is cleared and the hook, if any, is told.
@@ -98,7 +103,11 @@ func sessionFromContext(ctx context.Context) *Session {
 // defaultErrorHandler logs the error (see failureLog) and answers 503.
 func (m *Manager) defaultErrorHandler(c *gin.Context, err error) {
 	if !errors.Is(err, context.Canceled) {
-		m.failures.failed(c.Request.Context(), m, c.Request.Method, c.FullPath(), err)
+		start, ok := c.Value(loadStartKey).(time.Time)
+		if !ok {
+			start = m.now()
+		}
+		m.failures.failed(c.Request.Context(), m, start, c.Request.Method, c.FullPath(), err)
 	}
 	c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"error": "session store unavailable"})
 }
@@ -113,22 +122,37 @@ const failureLogInterval = time.Second
 // failure, then at most one record per failureLogInterval, each with the
 // number of failures it stands for, and one record when a load succeeds
 // again. Manager.Stats counts every failure exactly.
+//
+// Each failure and success carries the time its load began, so that the
+// requests in flight when the store goes down or comes back, which finish
+// in any order, do not flip the log between "down" and "back": a success
+// that began before the outage was noticed says nothing of recovery, and a
+// failure that began before the recovery was noticed belongs to the outage
+// just ended.
 type failureLog struct {
 	failing atomic.Bool // read on every request: set while an outage is logged
 
 	mu         sync.Mutex
-	since      time.Time // when the outage began
+	since      time.Time // when the outage was noticed
+	back       time.Time // when the last recovery was noticed
 	last       time.Time // when the last record was written
 	suppressed uint64    // failures since that record
 	total      uint64    // failures since the outage began
 }
 
-// failed records a failure at m.now() and writes a record if one is due.
-func (l *failureLog) failed(ctx context.Context, m *Manager, method, path string, err error) {
+// failed records a failure of a load begun at start and writes a record
+// if one is due.
+func (l *failureLog) failed(ctx context.Context, m *Manager, start time.Time, method, path string, err error) {
 	now := m.now()
 	l.mu.Lock()
-	l.total++
 	first := !l.failing.Load()
+	if first && start.Before(l.back) {
+		// In flight when the store came back: part of the outage that
+		// the recovery record already counted.
+		l.mu.Unlock()
+		return
+	}
+	l.total++
 	if !first && now.Sub(l.last) < failureLogInterval {
 		l.suppressed++
 		l.mu.Unlock()
@@ -148,21 +172,23 @@ func (l *failureLog) failed(ctx context.Context, m *Manager, method, path string
 		slog.Uint64("suppressed", suppressed))
 }
 
-// ok notes a successful store round trip; after an outage it writes one
-// record saying that the store is back. It costs an atomic load otherwise.
-func (l *failureLog) ok(ctx context.Context, m *Manager) {
+// ok notes a successful store round trip of a load begun at start; after
+// an outage it writes one record saying that the store is back. It costs
+// an atomic load otherwise.
+func (l *failureLog) ok(ctx context.Context, m *Manager, start time.Time) {
 	if !l.failing.Load() {
 		return
 	}
 	now := m.now()
 	l.mu.Lock()
-	if !l.failing.Load() {
+	if !l.failing.Load() || start.Before(l.since) {
+		// Already noticed, or in flight when the outage began.
 		l.mu.Unlock()
 		return
 	}
 	l.failing.Store(false)
 	total, since := l.total, l.since
-	l.total, l.suppressed = 0, 0
+	l.total, l.suppressed, l.back = 0, 0, now
 	l.mu.Unlock()
 	m.cfg.logger.InfoContext(ctx, "ginsession: session store available again",
 		slog.Uint64("failures", total),

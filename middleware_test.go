@@ -2,6 +2,7 @@ package ginsession_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/securestack/ginsession"
+	"github.com/securestack/ginsession/stores"
+	"github.com/securestack/ginsession/stores/memory"
 )
 
 func TestIdleExpiry(t *testing.T) {
@@ -277,4 +280,59 @@ func TestStoreOutageLogRate(t *testing.T) {
 	e.do(http.MethodGet, "/profile", cookie)
 	assert.Equal(t, seconds+1, strings.Count(logs.String(), "cannot load session"))
 	assert.NotContains(t, logs.String(), idOf(cookie))
+}
+
+// gatedStore delays the Gets that gate selects until release is closed.
+type gatedStore struct {
+	*countingStore
+	gate    func() bool
+	release chan struct{}
+	waiting chan struct{}
+}
+
+func (s *gatedStore) Get(ctx context.Context, k stores.Key) (stores.Item, error) {
+	if s.gate() {
+		s.waiting <- struct{}{}
+		<-s.release
+		return s.countingStore.Store.Get(ctx, k) // the store works for it
+	}
+	return s.countingStore.Get(ctx, k)
+}
+
+// TestStoreOutageLogIgnoresRequestsInFlight checks that a request in
+// flight when the store goes down, which succeeds late, does not log a
+// recovery in the middle of the outage.
+func TestStoreOutageLogIgnoresRequestsInFlight(t *testing.T) {
+	var logs bytes.Buffer
+	clock := newClock()
+	mem := memory.New(memory.WithClock(clock.Now), memory.WithSweepInterval(0))
+	t.Cleanup(func() { _ = mem.Close() })
+	var gateNext atomic.Bool
+	store := &gatedStore{countingStore: &countingStore{Store: mem}, gate: func() bool { return gateNext.Swap(false) },
+		release: make(chan struct{}), waiting: make(chan struct{})}
+	m := ginsession.NewManager(store, ginsession.WithClock(clock.Now), ginsession.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	t.Cleanup(func() { _ = m.Close() })
+	r := newTestRouter(m)
+	s, err := m.CreateSession(ctx, "alice", nil)
+	require.NoError(t, err)
+	cookie := ginsession.DefaultCookieName + "=" + s.ID
+
+	// A slow request starts, then the store goes down.
+	gateNext.Store(true)
+	slow := make(chan int)
+	go func() { slow <- performRequest(r, http.MethodGet, "/profile", cookie).Code }()
+	<-store.waiting
+	clock.Advance(time.Millisecond)
+	store.fail.Store(true)
+	require.Equal(t, http.StatusServiceUnavailable, performRequest(r, http.MethodGet, "/profile", cookie).Code)
+	close(store.release)
+	require.Equal(t, http.StatusOK, <-slow, "the slow request began before the outage")
+	assert.Equal(t, 1, strings.Count(logs.String(), "cannot load session"))
+	assert.Zero(t, strings.Count(logs.String(), "available again"), "no recovery in the middle of the outage:\n%s", logs.String())
+
+	// The store comes back: one recovery record.
+	clock.Advance(time.Millisecond)
+	store.fail.Store(false)
+	require.Equal(t, http.StatusOK, performRequest(r, http.MethodGet, "/profile", cookie).Code)
+	assert.Equal(t, 1, strings.Count(logs.String(), "available again"))
 }

@@ -49,10 +49,17 @@ type Store struct {
 }
 
 type shard struct {
-	mu sync.RWMutex
-	m  map[stores.Key]entry
-	_  [40]byte // keep shards on separate cache lines
+	mu   sync.RWMutex
+	m    map[stores.Key]entry
+	peak int      // the most entries m held since it was made; guarded by mu
+	_    [32]byte // keep shards on separate cache lines
 }
+
+// compactMin is the smallest peak at which Sweep rebuilds a shard's map
+// once it holds less than a quarter of that: Go maps never shrink, so
+// without it the tables of a million expired sessions would stay allocated
+// for the store's life.
+const compactMin = 1024
 
 type entry struct {
 	rec       *stores.Record
@@ -156,6 +163,7 @@ func (s *Store) Add(ctx context.Context, key stores.Key, rec *stores.Record, exp
 		return stores.ErrExists
 	}
 	sh.m[key] = entry{rec: rec, expiresAt: unixNano(expiresAt)}
+	sh.peak = max(sh.peak, len(sh.m))
 	return nil
 }
 
@@ -266,7 +274,10 @@ func (s *Store) sweeper(interval time.Duration) {
 // Sweep never holds a shard's lock for more than sweepBatch entries: it
 // collects expired keys under the read lock, then deletes them in batches
 // under the write lock, re-checking each, so concurrent Gets wait at most
-// one short batch; it yields the processor between batches.
+// one short batch; it yields the processor between batches. A shard left
+// with less than a quarter of the most entries it held (at least
+// compactMin) gets a new map holding just the live ones, so that the
+// memory of expired sessions is returned, not only reused.
 func (s *Store) Sweep() int {
 	removed := 0
 	var expired []stores.Key
@@ -296,6 +307,28 @@ func (s *Store) Sweep() int {
 			// would otherwise keep them off the CPU until preempted.
 			runtime.Gosched()
 		}
+		sh.compact()
 	}
 	return removed
+}
+
+// compact rebuilds the shard's map when it holds less than a quarter of
+// its peak. The copy runs under the write lock, but only when the shard
+// has few entries left, so it is short.
+func (sh *shard) compact() {
+	sh.mu.RLock()
+	due := sh.peak >= compactMin && len(sh.m) < sh.peak/4
+	sh.mu.RUnlock()
+	if !due {
+		return
+	}
+	sh.mu.Lock()
+	if sh.peak >= compactMin && len(sh.m) < sh.peak/4 {
+		m := make(map[stores.Key]entry, len(sh.m))
+		for k, e := range sh.m {
+			m[k] = e
+		}
+		sh.m, sh.peak = m, len(m)
+	}
+	sh.mu.Unlock()
 }

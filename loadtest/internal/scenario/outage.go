@@ -211,8 +211,12 @@ func Outage(ctx context.Context, kind string, opt Options) *Report {
 		lf.recoveries >= 1 && lf.lastIsRecovery && lf.afterRecords <= 1+2*opt.Clients,
 		"%d \"available again\" records, the last record of the run is one: %t; %d records after the restart (at most %d)",
 		lf.recoveries, lf.lastIsRecovery, lf.afterRecords, 1+2*opt.Clients)
-	r.check("every failure counted: the \"available again\" records' failures sum to StoreErrors", lf.recovered == storeErrors,
-		"%d, StoreErrors %d", lf.recovered, storeErrors)
+	// The log leaves out failures of loads that began before the
+	// recovery was noticed and finished after it (in flight at the
+	// restart, at most one per client); Stats counts every one.
+	r.check("every failure counted: StoreErrors counts each; the \"available again\" records' failures sum to it, less the failures in flight when the recovery was logged (at most one per client)",
+		lf.recovered <= storeErrors && storeErrors-lf.recovered <= uint64(opt.Clients),
+		"%d in the records, StoreErrors %d (%d in flight at the recovery, at most %d)", lf.recovered, storeErrors, storeErrors-lf.recovered, opt.Clients)
 	name := "200s resume within 1 s of the restart, without restarting the application"
 	if kind == Redis {
 		name = "200s resume within go-redis's 1 s dial probe of the restart (+250 ms), without restarting the application"

@@ -59,7 +59,7 @@ type shard struct {
 // once it holds less than a quarter of that: Go maps never shrink, so
 // without it the tables of a million expired sessions would stay allocated
 // for the store's life.
-const compactMin = 1024
+const compactMin = 128
 
 type entry struct {
 	rec       *stores.Record

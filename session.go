@@ -93,13 +93,17 @@ func Value[T any](s *Session, key string) T {
 
 // Lookup is Value that also reports whether key held a T.
 func Lookup[T any](s *Session, key string) (T, bool) {
-	v, ok := s.Data[key].(T)
+	raw := s.Data[key]
+	v, ok := raw.(T)
 	if !ok {
 		var zero T
 		return zero, false
 	}
-	if c, ok := stores.CloneValue(v).(T); ok {
-		v = c
+	switch raw.(type) {
+	case []byte, []string, []int, []any, map[string]string, map[string]any:
+		// Mutable: hand out a copy. Other values are returned as they
+		// are, without boxing them again.
+		v = stores.CloneValue(raw).(T)
 	}
 	return v, true
 }

@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -310,4 +312,42 @@ func TestMemcachedLoginCommands(t *testing.T) {
 	list, err := e.m.ListUserSessions(ctx, "alice")
 	require.NoError(t, err)
 	assert.Len(t, list, 2, "the replaced session left the index in the same write")
+}
+
+// TestMemcachedRestartWithSharedClient restarts memcached under an
+// application whose one client, configured by the application, serves
+// both the session store and the login limiter, and holds idle connections
+// that the restart killed: the first logins after the restart succeed
+// (each dead connection is retried past, by the store and by the limiter
+// alike) instead of failing once per dead connection, and the store never
+// closes the application's client.
+func TestMemcachedRestartWithSharedClient(t *testing.T) {
+	srv := memcachedtest.Start(t)
+	client := memcache.New(srv.Addr)
+	client.Timeout, client.MaxIdleConns = 3*time.Second, 8
+	t.Cleanup(func() { _ = client.Close() })
+	limiter := ginsession.NewLimiter(100, time.Minute,
+		ginsession.WithLimiterBackend(memcached.NewLimiterBackend(client, randomPrefix())))
+	e := realEnv(t, memcached.New(client, memcached.WithPrefix(randomPrefix())), ginsession.WithCreateLimiter(limiter))
+	// Fill the pool: logins in flight at once against a paused server
+	// leave as many idle connections when it resumes. (The pause only
+	// makes the requests overlap; fewer of them overlapping would leave
+	// fewer dead connections, never a false failure.)
+	srv.Pause(t)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() { e.do(http.MethodPost, "/login?user=u"+strconv.Itoa(i), "") })
+	}
+	time.Sleep(100 * time.Millisecond)
+	srv.Resume(t)
+	wg.Wait()
+
+	srv.Restart(t)
+	for i := range 8 {
+		w := e.do(http.MethodPost, "/login?user=v"+strconv.Itoa(i), "")
+		require.Equal(t, http.StatusOK, w.Code, "login %d after the restart: %s", i, w.Body.String())
+		require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/profile", cookieHeader(t, w)).Code, "profile %d after the restart", i)
+	}
+	assert.Zero(t, e.m.Stats().StoreErrors, "no request failed on a dead connection")
+	require.NoError(t, client.Set(&memcache.Item{Key: "still-open", Value: []byte("x")}), "the application's client still works")
 }

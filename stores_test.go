@@ -246,6 +246,34 @@ func TestSessionsOnMemory(t *testing.T) {
 	})
 }
 
+// TestSessionsWithTokenHashKey runs the scenarios with signed tokens
+// (WithTokenHashKey), under which every ID the Manager issues, by login,
+// rotation or renewal, carries a MAC that the middleware checks.
+func TestSessionsWithTokenHashKey(t *testing.T) {
+	key := []byte("sessiontest server key")
+	t.Run("memory", func(t *testing.T) {
+		sessiontest.Run(t, func(t *testing.T) sessiontest.Harness {
+			s := memory.New()
+			t.Cleanup(func() { _ = s.Close() })
+			return sessiontest.Harness{Store: s, Options: []ginsession.Option{ginsession.WithTokenHashKey(key)}}
+		})
+	})
+	t.Run("memcached", func(t *testing.T) {
+		sessiontest.Run(t, func(t *testing.T) sessiontest.Harness {
+			srv := memcachedtest.Start(t)
+			s, err := memcached.NewFromServers([]string{srv.Addr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return sessiontest.Harness{
+				Store: s, Stop: func() { srv.Stop(t) }, Start: func() { srv.Restart(t) },
+				Options: []ginsession.Option{ginsession.WithTokenHashKey(key)},
+			}
+		})
+	})
+}
+
 func TestSessionsOnMemcached(t *testing.T) {
 	sessiontest.Run(t, func(t *testing.T) sessiontest.Harness {
 		srv := memcachedtest.Start(t)

@@ -38,6 +38,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,17 @@ type Harness struct {
 	// Start brings it back, with or without the data it held. Both nil
 	// skips the outage scenario (an in-process store cannot go down).
 	Stop, Start func()
+
+	// Options are given to every Manager the suite makes, before the
+	// scenario's own: for example WithTokenHashKey, to run the scenarios
+	// with signed tokens. Nil runs them with the defaults.
+	Options []ginsession.Option
+}
+
+// with returns h with store in place of its own.
+func (h Harness) with(store stores.Store) Harness {
+	h.Store = store
+	return h
 }
 
 // MakeStore returns a Harness with a fresh store for one subtest, reporting
@@ -124,9 +136,9 @@ type app struct {
 	engine *gin.Engine
 }
 
-func newApp(t *testing.T, store stores.Store, opts ...ginsession.Option) *app {
+func newApp(t *testing.T, h Harness, opts ...ginsession.Option) *app {
 	t.Helper()
-	m := ginsession.NewManager(store, opts...)
+	m := ginsession.NewManager(h.Store, append(slices.Clip(h.Options), opts...)...)
 	t.Cleanup(func() { _ = m.Close() })
 	r := gin.New()
 	r.Use(ginsession.New(m))
@@ -292,7 +304,7 @@ func unique(prefix string) string {
 var seq atomic.Int64
 
 func testFixation(t *testing.T, h Harness) {
-	a := newApp(t, h.Store)
+	a := newApp(t, h)
 	victim := unique("victim")
 	planted := a.login(unique("attacker"))
 	w := a.do(http.MethodPost, "/login?user="+victim, planted)
@@ -306,7 +318,7 @@ func testFixation(t *testing.T, h Harness) {
 }
 
 func testLogoutIsFinal(t *testing.T, h Harness) {
-	a := newApp(t, h.Store)
+	a := newApp(t, h)
 	user := unique("alice")
 	cookie := a.login(user)
 	require.Equal(t, http.StatusOK, a.do(http.MethodPost, "/logout", cookie).Code)
@@ -318,7 +330,7 @@ func testLogoutIsFinal(t *testing.T, h Harness) {
 }
 
 func testResurrectionRace(t *testing.T, h Harness) {
-	a := newApp(t, h.Store)
+	a := newApp(t, h)
 	user := unique("alice")
 	for round := range 20 {
 		cookie := a.login(user)
@@ -346,7 +358,7 @@ func testResurrectionRace(t *testing.T, h Harness) {
 }
 
 func testConcurrentMerges(t *testing.T, h Harness) {
-	a := newApp(t, h.Store)
+	a := newApp(t, h)
 	cookie := a.login(unique("alice"))
 	const writers, keys = 20, 10
 	var wg sync.WaitGroup
@@ -369,7 +381,7 @@ func testConcurrentMerges(t *testing.T, h Harness) {
 }
 
 func testUpdateInRequest(t *testing.T, h Harness) {
-	a := newApp(t, h.Store)
+	a := newApp(t, h)
 	cookie := a.login(unique("alice"))
 	require.Equal(t, http.StatusNoContent, a.do(http.MethodPost, "/set?k=a&v=1", cookie).Code)
 	require.Equal(t, http.StatusNoContent, a.do(http.MethodPost, "/set-manager?k=b&v=2", cookie).Code)
@@ -388,7 +400,7 @@ func testUpdateInRequest(t *testing.T, h Harness) {
 }
 
 func testRevocationRacingLogins(t *testing.T, h Harness) {
-	a := newApp(t, h.Store)
+	a := newApp(t, h)
 	user := unique("alice")
 	for round := range raceRounds / 3 {
 		var wg sync.WaitGroup
@@ -470,7 +482,7 @@ func handleOf(t *testing.T, w *httptest.ResponseRecorder) string {
 func testRevocationRacingRotations(t *testing.T, h Harness) {
 	for _, grace := range []time.Duration{0, time.Minute} {
 		t.Run(fmt.Sprint("grace=", grace), func(t *testing.T) {
-			a := newApp(t, h.Store, ginsession.WithRotationGrace(grace))
+			a := newApp(t, h, ginsession.WithRotationGrace(grace))
 			raceRevocation(t, a, func(cookie string) string {
 				return cookieOf(t, a.do(http.MethodPost, "/rotate", cookie))
 			}, func(user, _ string) {
@@ -482,7 +494,7 @@ func testRevocationRacingRotations(t *testing.T, h Harness) {
 
 func testRevocationRacingRenewals(t *testing.T, h Harness) {
 	// Every request is due for renewal, so the profile request rotates.
-	a := newApp(t, h.Store, ginsession.WithRenewalInterval(time.Nanosecond), ginsession.WithRotationGrace(time.Minute))
+	a := newApp(t, h, ginsession.WithRenewalInterval(time.Nanosecond), ginsession.WithRotationGrace(time.Minute))
 	raceRevocation(t, a, func(cookie string) string {
 		return cookieOf(t, a.do(http.MethodGet, "/profile", cookie))
 	}, func(user, _ string) {
@@ -493,7 +505,7 @@ func testRevocationRacingRenewals(t *testing.T, h Harness) {
 func testRevocationRacingRelogins(t *testing.T, h Harness) {
 	// A login over the user's own session replaces it: the new session
 	// takes over the old one's index entry in one write.
-	a := newApp(t, h.Store)
+	a := newApp(t, h)
 	raceRevocationOf(t, a, true, func(cookie string) string {
 		user := a.userOf(cookie)
 		if user == "" {
@@ -517,7 +529,7 @@ func (a *app) userOf(cookie string) string {
 }
 
 func testDeleteByHandleRacingRotation(t *testing.T, h Harness) {
-	a := newApp(t, h.Store, ginsession.WithRotationGrace(time.Minute))
+	a := newApp(t, h, ginsession.WithRotationGrace(time.Minute))
 	raceRevocation(t, a, func(cookie string) string {
 		return cookieOf(t, a.do(http.MethodPost, "/rotate", cookie))
 	}, func(user, handle string) {
@@ -529,7 +541,7 @@ func testDeleteByHandleRacingRotation(t *testing.T, h Harness) {
 }
 
 func testRotationChain(t *testing.T, h Harness) {
-	a := newApp(t, h.Store, ginsession.WithRotationGrace(time.Minute))
+	a := newApp(t, h, ginsession.WithRotationGrace(time.Minute))
 	rotate := func(cookie string) string {
 		t.Helper()
 		w := a.do(http.MethodPost, "/rotate", cookie)
@@ -578,7 +590,7 @@ func testRotationChain(t *testing.T, h Harness) {
 }
 
 func testCSRFAcrossRenewal(t *testing.T, h Harness) {
-	a := newApp(t, h.Store, ginsession.WithRenewalInterval(time.Nanosecond), ginsession.WithRotationGrace(time.Minute))
+	a := newApp(t, h, ginsession.WithRenewalInterval(time.Nanosecond), ginsession.WithRotationGrace(time.Minute))
 	cookie := a.login(unique("alice"))
 	w := a.do(http.MethodGet, "/form", cookie)
 	require.Equal(t, http.StatusOK, w.Code)
@@ -607,7 +619,7 @@ func testCSRFAcrossRenewal(t *testing.T, h Harness) {
 func testCapCountsLiveSessions(t *testing.T, h Harness) {
 	for _, limit := range []int{1, 2} {
 		t.Run(fmt.Sprint("cap=", limit), func(t *testing.T) {
-			a := newApp(t, h.Store, ginsession.WithMaxSessionsPerUser(limit))
+			a := newApp(t, h, ginsession.WithMaxSessionsPerUser(limit))
 			user := unique("alice")
 			var kept []string
 			for range limit - 1 {
@@ -690,7 +702,7 @@ func testFailedCreationChangesNothing(t *testing.T, h Harness) {
 	store := &faulty{Store: h.Store, fail: func(op string, rec *stores.Record) bool {
 		return failing.Load() && op == "add" && rec != nil && rec.Kind == stores.KindSession
 	}}
-	a := newApp(t, store, ginsession.WithMaxSessionsPerUser(1))
+	a := newApp(t, h.with(store), ginsession.WithMaxSessionsPerUser(1))
 	user := unique("alice")
 	first := a.login(user)
 	failing.Store(true)
@@ -718,7 +730,7 @@ func testFailedRotationKeepsOldID(t *testing.T, h Harness) {
 					}
 					return step == "store the new key" && op == "add" || step == "retire the old key" && op == "update"
 				}}
-				a := newApp(t, store, ginsession.WithRotationGrace(grace))
+				a := newApp(t, h.with(store), ginsession.WithRotationGrace(grace))
 				user := unique("alice")
 				cookie := a.login(user)
 				require.Equal(t, http.StatusNoContent, a.do(http.MethodPost, "/set?k=color&v=blue", cookie).Code)
@@ -743,7 +755,7 @@ func testFailedRotationKeepsOldID(t *testing.T, h Harness) {
 }
 
 func testValueTypes(t *testing.T, h Harness) {
-	a := newApp(t, h.Store)
+	a := newApp(t, h)
 	data := map[string]any{
 		"int": 42, "int64": int64(-7), "uint8": uint8(200), "float32": float32(1.5), "float64": 2.25,
 		"string": "s", "bool": true, "bytes": []byte{0, 1}, "strings": []string{"a", "b"}, "ints": []int{1, 2},
@@ -786,7 +798,7 @@ func testStoreDown(t *testing.T, h Harness) {
 	var ticks atomic.Int64
 	base := time.Now()
 	clock := func() time.Time { return base.Add(time.Duration(ticks.Load()/100) * time.Second) }
-	a := newApp(t, h.Store, ginsession.WithLogger(logger), ginsession.WithClock(clock))
+	a := newApp(t, h, ginsession.WithLogger(logger), ginsession.WithClock(clock))
 	cookie := a.login(unique("alice"))
 	require.True(t, a.alive(cookie))
 
@@ -828,7 +840,7 @@ func testStoreDown(t *testing.T, h Harness) {
 }
 
 func testSingleKeyWrites(t *testing.T, h Harness) {
-	a := newApp(t, h.Store)
+	a := newApp(t, h)
 	cookie := a.login(unique("alice"))
 	w := a.do(http.MethodPost, "/edit?op=set&k=a&v=1", cookie)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
@@ -858,7 +870,7 @@ func testSingleKeyWrites(t *testing.T, h Harness) {
 }
 
 func testFlashesShowOnce(t *testing.T, h Harness) {
-	a := newApp(t, h.Store)
+	a := newApp(t, h)
 	cookie := a.login(unique("alice"))
 	flashes := func() []any {
 		t.Helper()
@@ -895,7 +907,7 @@ func testFlashesShowOnce(t *testing.T, h Harness) {
 }
 
 func testRememberMe(t *testing.T, h Harness) {
-	a := newApp(t, h.Store, ginsession.WithRenewalInterval(time.Nanosecond), ginsession.WithRotationGrace(time.Minute))
+	a := newApp(t, h, ginsession.WithRenewalInterval(time.Nanosecond), ginsession.WithRotationGrace(time.Minute))
 	cookieAttrs := func(w *httptest.ResponseRecorder) *http.Cookie {
 		t.Helper()
 		for _, c := range w.Result().Cookies() {

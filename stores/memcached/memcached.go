@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/stores/codec"
 	"github.com/securestack/ginsession/stores/internal/keylock"
+	"github.com/securestack/ginsession/stores/internal/retry"
 )
 
 // Defaults of the options and of the clients that NewFromServers builds.
@@ -319,10 +319,8 @@ func (s *Store) Update(ctx context.Context, key stores.Key, fn stores.UpdateFunc
 		if err := s.check(ctx); err != nil {
 			return err
 		}
-		if attempt > 0 {
-			if err := pause(ctx, attempt); err != nil {
-				return err
-			}
+		if err := retry.Pause(ctx, attempt); err != nil {
+			return err
 		}
 		err := s.tryUpdate(key, mk, fn, nil)
 		if !errors.Is(err, memcache.ErrCASConflict) {
@@ -405,33 +403,6 @@ func (s *Store) tryUpdate(key stores.Key, mk string, fn stores.UpdateFunc, from 
 		return errNotFound
 	default:
 		return err
-	}
-}
-
-// Retry pauses of Update: none for the first immediateAttempts, then a
-// random pause up to a bound that doubles from minPause to maxPause.
-const (
-	immediateAttempts = 3
-	minPause          = 50 * time.Microsecond
-	maxPause          = 5 * time.Millisecond
-)
-
-// pause waits before retry number attempt, or returns ctx's error.
-func pause(ctx context.Context, attempt int) error {
-	if attempt < immediateAttempts {
-		return nil
-	}
-	bound := maxPause
-	if shift := attempt - immediateAttempts; shift < 7 {
-		bound = min(maxPause, minPause<<shift)
-	}
-	t := time.NewTimer(bound/2 + rand.N(bound/2))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

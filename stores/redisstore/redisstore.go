@@ -18,6 +18,7 @@ import (
 	"github.com/securestack/ginsession/stores"
 	"github.com/securestack/ginsession/stores/codec"
 	"github.com/securestack/ginsession/stores/internal/keylock"
+	"github.com/securestack/ginsession/stores/internal/retry"
 )
 
 // Defaults of the options.
@@ -437,7 +438,7 @@ func (s *Store) Update(ctx context.Context, key stores.Key, fn stores.UpdateFunc
 		if err := s.check(ctx); err != nil {
 			return err
 		}
-		if err := pause(ctx, attempt); err != nil {
+		if err := retry.Pause(ctx, attempt); err != nil {
 			return err
 		}
 		cur, err := s.get(ctx, "update", rk)
@@ -514,33 +515,6 @@ func (s *Store) swap(ctx context.Context, rk string, cur stores.Item, fn stores.
 		return errNotFound
 	default:
 		return errSwapConflict
-	}
-}
-
-// Retry pauses of Update: none for the first immediateAttempts, then a
-// random pause up to a bound that doubles from minPause to maxPause.
-const (
-	immediateAttempts = 3
-	minPause          = 50 * time.Microsecond
-	maxPause          = 5 * time.Millisecond
-)
-
-// pause waits before attempt number attempt, or returns ctx's error.
-func pause(ctx context.Context, attempt int) error {
-	if attempt < immediateAttempts {
-		return nil
-	}
-	bound := maxPause
-	if shift := attempt - immediateAttempts; shift < 7 {
-		bound = min(maxPause, minPause<<shift)
-	}
-	t := time.NewTimer(bound/2 + rand.N(bound/2))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/securestack/ginsession/internal/servertest"
 )
 
 // Binary is the path of the memcached executable that Start runs.
@@ -87,14 +89,7 @@ type Server struct {
 	cfg  config
 
 	mu   sync.Mutex
-	proc *process // nil while stopped
-}
-
-// process is one run of the memcached binary.
-type process struct {
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the process has exited
-	stderr *syncBuffer
+	proc *servertest.Process // nil while stopped
 }
 
 // Start starts a memcached server for the test and registers a cleanup
@@ -127,13 +122,7 @@ func StartMain(opts ...Option) (*Server, func(), error) {
 // when the error is ErrNotInstalled outside CI, and fails it otherwise.
 func SkipOrFail(tb testing.TB, err error) {
 	tb.Helper()
-	if errors.Is(err, ErrNotInstalled) && os.Getenv("CI") != "true" {
-		tb.Skip(err.Error())
-	}
-	if errors.Is(err, ErrNotInstalled) {
-		tb.Fatalf("%v; CI=true: memcached tests must not be skipped in CI", err)
-	}
-	tb.Fatalf("%v", err)
+	servertest.SkipOrFail(tb, err, ErrNotInstalled, "memcached")
 }
 
 func start(opts []Option) (*Server, error) {
@@ -147,9 +136,9 @@ func start(opts []Option) (*Server, error) {
 	s := &Server{cfg: cfg}
 	var lastErr error
 	for range startAttempts {
-		port, err := freePort()
+		port, err := servertest.FreePort()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("memcachedtest: %w", err)
 		}
 		s.port = port
 		s.Addr = net.JoinHostPort("127.0.0.1", port)
@@ -163,20 +152,9 @@ func start(opts []Option) (*Server, error) {
 	return nil, lastErr
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("memcachedtest: pick a free port: %w", err)
-	}
-	defer l.Close()
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	return port, err
-}
-
 // launch runs the binary on s.port and waits until it answers. It fails
 // when the process exits first (typically: the port is taken).
-func (s *Server) launch() (*process, error) {
+func (s *Server) launch() (*servertest.Process, error) {
 	args := []string{"-l", "127.0.0.1", "-p", s.port, "-U", "0"}
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "nobody")
@@ -193,47 +171,13 @@ func (s *Server) launch() (*process, error) {
 		args = append(args, "-m", strconv.Itoa(s.cfg.memoryMB))
 	}
 	args = append(args, s.cfg.args...)
-
-	p := &process{
-		cmd:    exec.Command(Binary, args...),
-		done:   make(chan struct{}),
-		stderr: new(syncBuffer),
-	}
-	p.cmd.Stdout = p.stderr
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("memcachedtest: start %s: %w", Binary, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-
-	deadline := time.Now().Add(startTimeout)
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		// The server is ours once it reports our process's pid: a
-		// mere successful dial could reach another process that took
-		// the port.
-		if stats, err := rawStats(s.Addr); err == nil && stats["pid"] == uint64(p.cmd.Process.Pid) {
-			return p, nil
+	return servertest.Launch("memcachedtest: memcached on "+s.Addr, exec.Command(Binary, args...), startTimeout, func(pid int) error {
+		stats, err := rawStats(s.Addr)
+		if err == nil && stats["pid"] != uint64(pid) {
+			err = fmt.Errorf("another process (pid %d) answers", stats["pid"])
 		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("memcachedtest: memcached on %s exited: %s", s.Addr, strings.TrimSpace(p.stderr.String()))
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.kill()
-			return nil, fmt.Errorf("memcachedtest: memcached on %s did not answer within %v: %s", s.Addr, startTimeout, strings.TrimSpace(p.stderr.String()))
-		}
-		time.Sleep(delay)
-	}
-}
-
-// kill stops the process, paused or not, and waits for it to exit.
-func (p *process) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
+		return err
+	})
 }
 
 // Stop kills the server and waits for it to exit. Stopping a stopped
@@ -249,7 +193,7 @@ func (s *Server) stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		s.proc.kill()
+		s.proc.Kill()
 		s.proc = nil
 	}
 	return nil
@@ -261,41 +205,26 @@ func (s *Server) stop() error {
 // it is stopped.
 func (s *Server) Pause(tb testing.TB) {
 	tb.Helper()
-	s.signal(tb, syscall.SIGSTOP)
-	// kill returns before the process has stopped: wait until the kernel
-	// reports it stopped, or a request might still be served.
-	s.mu.Lock()
-	pid := s.proc.cmd.Process.Pid
-	s.mu.Unlock()
-	stat := fmt.Sprintf("/proc/%d/stat", pid)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		b, err := os.ReadFile(stat)
-		if err != nil {
-			return // no procfs: best effort
-		}
-		// The state follows the command name in parentheses.
-		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
-			return
-		}
-	}
-	tb.Fatalf("memcachedtest: pause: process %d did not stop", pid)
+	s.signal(tb, func(p *servertest.Process) error { return p.Freeze() })
 }
 
 // Resume lets a paused server run again (SIGCONT).
 func (s *Server) Resume(tb testing.TB) {
 	tb.Helper()
-	s.signal(tb, syscall.SIGCONT)
+	s.signal(tb, func(p *servertest.Process) error { return p.Signal(syscall.SIGCONT) })
 }
 
-func (s *Server) signal(tb testing.TB, sig syscall.Signal) {
+// signal runs fn, which signals the running process, and fails tb if the
+// server is stopped or fn fails.
+func (s *Server) signal(tb testing.TB, fn func(*servertest.Process) error) {
 	tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc == nil {
-		tb.Fatalf("memcachedtest: signal %v: server stopped", sig)
+		tb.Fatalf("memcachedtest: server stopped")
 	}
-	if err := s.proc.cmd.Process.Signal(sig); err != nil {
-		tb.Fatalf("memcachedtest: signal %v: %v", sig, err)
+	if err := fn(s.proc); err != nil {
+		tb.Fatalf("memcachedtest: %v", err)
 	}
 }
 
@@ -306,7 +235,7 @@ func (s *Server) Restart(tb testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		s.proc.kill()
+		s.proc.Kill()
 		s.proc = nil
 	}
 	deadline := time.Now().Add(startTimeout)
@@ -558,22 +487,4 @@ func get(rw *bufio.ReadWriter, key string) (value []byte, ok bool, err error) {
 		return nil, false, fmt.Errorf("get %q: unexpected reply %q after value", key, line)
 	}
 	return buf[:n], true, nil
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

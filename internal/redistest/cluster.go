@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/securestack/ginsession/internal/servertest"
 )
 
 // Cluster is a running Redis Cluster of masters without replicas, each a
@@ -55,10 +57,10 @@ func StartCluster(tb testing.TB, masters int, opts ...Option) *Cluster {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, CLIBinary, args...).CombinedOutput()
 	if err != nil {
-		tb.Fatalf("redistest: redis-cli --cluster create: %v: %s", err, lastLines(string(out)))
+		tb.Fatalf("redistest: redis-cli --cluster create: %v: %s", err, servertest.Tail(string(out)))
 	}
 	if err := c.waitReady(masters); err != nil {
-		tb.Fatalf("redistest: %v: %s", err, lastLines(string(out)))
+		tb.Fatalf("redistest: %v: %s", err, servertest.Tail(string(out)))
 	}
 	return c
 }

@@ -20,7 +20,6 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +33,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/securestack/ginsession/internal/servertest"
 )
 
 // Paths of the executables the package runs.
@@ -94,14 +95,7 @@ type Server struct {
 	cfg     config
 
 	mu   sync.Mutex
-	proc *process // nil while stopped
-}
-
-// process is one run of the server binary.
-type process struct {
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the process has exited
-	output *syncBuffer
+	proc *servertest.Process // nil while stopped
 }
 
 // Start starts a Redis server for the test and registers a cleanup that
@@ -134,13 +128,7 @@ func StartMain(opts ...Option) (*Server, func(), error) {
 // when the error is ErrNotInstalled outside CI, and fails it otherwise.
 func SkipOrFail(tb testing.TB, err error) {
 	tb.Helper()
-	if errors.Is(err, ErrNotInstalled) && os.Getenv("CI") != "true" {
-		tb.Skip(err.Error())
-	}
-	if errors.Is(err, ErrNotInstalled) {
-		tb.Fatalf("%v; CI=true: Redis tests must not be skipped in CI", err)
-	}
-	tb.Fatalf("%v", err)
+	servertest.SkipOrFail(tb, err, ErrNotInstalled, "Redis")
 }
 
 func start(opts []Option) (*Server, error) {
@@ -182,32 +170,21 @@ func start(opts []Option) (*Server, error) {
 // pickPorts chooses the server's port (and cluster bus port) and address.
 func (s *Server) pickPorts() error {
 	var err error
-	if s.port, err = freePort(); err != nil {
-		return err
+	if s.port, err = servertest.FreePort(); err != nil {
+		return fmt.Errorf("redistest: %w", err)
 	}
 	if s.cfg.cluster {
-		if s.busPort, err = freePort(); err != nil {
-			return err
+		if s.busPort, err = servertest.FreePort(); err != nil {
+			return fmt.Errorf("redistest: %w", err)
 		}
 	}
 	s.Addr = net.JoinHostPort("127.0.0.1", s.port)
 	return nil
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("redistest: pick a free port: %w", err)
-	}
-	defer l.Close()
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	return port, err
-}
-
 // launch runs the binary on s.port and waits until it answers. It fails
 // when the process exits first (typically: the port is taken).
-func (s *Server) launch() (*process, error) {
+func (s *Server) launch() (*servertest.Process, error) {
 	args := []string{
 		"--port", s.port,
 		"--bind", "127.0.0.1",
@@ -232,39 +209,13 @@ func (s *Server) launch() (*process, error) {
 	}
 	args = append(args, s.cfg.args...)
 
-	p := &process{
-		cmd:    exec.Command(ServerBinary, args...),
-		done:   make(chan struct{}),
-		output: new(syncBuffer),
-	}
-	p.cmd.Stdout = p.output
-	p.cmd.Stderr = p.output
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("redistest: start %s: %w", ServerBinary, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-
-	deadline := time.Now().Add(startTimeout)
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		// The server is ours once it reports our process's id: a mere
-		// PONG could come from another process that took the port.
-		if pid, err := s.pid(); err == nil && pid == p.cmd.Process.Pid {
-			return p, nil
+	return servertest.Launch("redistest: redis-server on "+s.Addr, exec.Command(ServerBinary, args...), startTimeout, func(pid int) error {
+		got, err := s.pid()
+		if err == nil && got != pid {
+			err = fmt.Errorf("another process (pid %d) answers", got)
 		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("redistest: redis-server on %s exited: %s", s.Addr, lastLines(p.output.String()))
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.kill()
-			return nil, fmt.Errorf("redistest: redis-server on %s did not answer within %v: %s", s.Addr, startTimeout, lastLines(p.output.String()))
-		}
-		time.Sleep(delay)
-	}
+		return err
+	})
 }
 
 // pid returns the process id the server at s.Addr reports.
@@ -313,21 +264,6 @@ func (s *Server) waitInSync() error {
 	})
 }
 
-// lastLines returns the end of a server's output, for error messages.
-func lastLines(out string) string {
-	out = strings.TrimSpace(out)
-	if len(out) > 2000 {
-		out = "…" + out[len(out)-2000:]
-	}
-	return out
-}
-
-// kill stops the process, paused or not, and waits for it to exit.
-func (p *process) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
 // Stop kills the server and waits for it to exit. Stopping a stopped
 // server does nothing. Restart starts it again.
 func (s *Server) Stop(tb testing.TB) {
@@ -339,7 +275,7 @@ func (s *Server) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		s.proc.kill()
+		s.proc.Kill()
 		s.proc = nil
 	}
 }
@@ -356,40 +292,27 @@ func (s *Server) shutdown() {
 // it is stopped.
 func (s *Server) Pause(tb testing.TB) {
 	tb.Helper()
-	pid := s.signal(tb, syscall.SIGSTOP)
-	// kill returns before the process has stopped: wait until the kernel
-	// reports it stopped, or a request might still be served.
-	stat := fmt.Sprintf("/proc/%d/stat", pid)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		b, err := os.ReadFile(stat)
-		if err != nil {
-			return // no procfs: best effort
-		}
-		// The state follows the command name in parentheses.
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
-			return
-		}
-	}
-	tb.Fatalf("redistest: pause: process %d did not stop", pid)
+	s.signal(tb, func(p *servertest.Process) error { return p.Freeze() })
 }
 
 // Resume lets a paused server run again (SIGCONT).
 func (s *Server) Resume(tb testing.TB) {
 	tb.Helper()
-	s.signal(tb, syscall.SIGCONT)
+	s.signal(tb, func(p *servertest.Process) error { return p.Signal(syscall.SIGCONT) })
 }
 
-func (s *Server) signal(tb testing.TB, sig syscall.Signal) int {
+// signal runs fn, which signals the running process, and fails tb if the
+// server is stopped or fn fails.
+func (s *Server) signal(tb testing.TB, fn func(*servertest.Process) error) {
 	tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc == nil {
-		tb.Fatalf("redistest: signal %v: server stopped", sig)
+		tb.Fatalf("redistest: server stopped")
 	}
-	if err := s.proc.cmd.Process.Signal(sig); err != nil {
-		tb.Fatalf("redistest: signal %v: %v", sig, err)
+	if err := fn(s.proc); err != nil {
+		tb.Fatalf("redistest: %v", err)
 	}
-	return s.proc.cmd.Process.Pid
 }
 
 // Restart stops the server if it runs and starts a new, empty one on the
@@ -400,7 +323,7 @@ func (s *Server) Restart(tb testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		s.proc.kill()
+		s.proc.Kill()
 		s.proc = nil
 	}
 	deadline := time.Now().Add(startTimeout)
@@ -570,22 +493,4 @@ func readReply(r *bufio.Reader) (any, error) {
 	default:
 		return nil, fmt.Errorf("redistest: unexpected reply %q", line)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

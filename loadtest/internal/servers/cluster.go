@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/securestack/ginsession/internal/servertest"
 )
 
 // Cluster is a Redis Cluster whose nodes are Procs of a Group.
@@ -74,7 +76,7 @@ func (g *Group) Cluster(cfg ClusterConfig) (*Cluster, error) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, RedisCLIBinary, args...).CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("servers: redis-cli --cluster create: %v: %s", err, tail(string(out)))
+		return nil, fmt.Errorf("servers: redis-cli --cluster create: %v: %s", err, servertest.Tail(string(out)))
 	}
 	err = poll(context.Background(), func(ctx context.Context) error {
 		for _, n := range c.Nodes {
@@ -100,7 +102,7 @@ func (g *Group) Cluster(cfg ClusterConfig) (*Cluster, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", err, tail(string(out)))
+		return nil, fmt.Errorf("%w: %s", err, servertest.Tail(string(out)))
 	}
 	return c, nil
 }

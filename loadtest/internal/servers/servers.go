@@ -16,7 +16,6 @@ package servers
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +28,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/securestack/ginsession/internal/servertest"
 )
 
 // Paths of the executables the package runs.
@@ -142,15 +143,8 @@ type Proc struct {
 	dir   string
 
 	mu   sync.Mutex
-	run  *run // nil while stopped
-	last string
-}
-
-// run is one execution of a Proc's binary.
-type run struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	out  *syncBuffer
+	run  *servertest.Process // nil while stopped
+	last *servertest.Process // the last run, nil before the first
 }
 
 // Pid returns the running process's id, or 0 when it is stopped.
@@ -160,22 +154,14 @@ func (p *Proc) Pid() int {
 	if p.run == nil {
 		return 0
 	}
-	return p.run.cmd.Process.Pid
+	return p.run.Pid()
 }
 
 // Running reports whether the process runs.
 func (p *Proc) Running() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.run == nil {
-		return false
-	}
-	select {
-	case <-p.run.done:
-		return false
-	default:
-		return true
-	}
+	return p.run != nil && !p.run.Exited()
 }
 
 // Kill sends SIGKILL to the process, as a crash would, and waits for it to
@@ -186,9 +172,7 @@ func (p *Proc) Kill() {
 	if p.run == nil {
 		return
 	}
-	_ = p.run.cmd.Process.Kill()
-	<-p.run.done
-	p.last = p.run.out.String()
+	p.run.Kill()
 	p.run = nil
 }
 
@@ -197,11 +181,10 @@ func (p *Proc) Kill() {
 func (p *Proc) Output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := p.last
-	if p.run != nil {
-		out = p.run.out.String()
+	if p.last == nil {
+		return ""
 	}
-	return tail(out)
+	return p.last.Output()
 }
 
 // Start starts the process again on the same address, with extra
@@ -218,7 +201,7 @@ func (p *Proc) Start(extra ...string) error {
 	for {
 		r, err := p.launch(extra)
 		if err == nil {
-			p.run = r
+			p.run, p.last = r, r
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -230,42 +213,15 @@ func (p *Proc) Start(extra ...string) error {
 
 // launch runs the binary and waits until it answers as the process it
 // started. It fails when the process exits first (the port is taken, say).
-func (p *Proc) launch(extra []string) (*run, error) {
-	r := &run{
-		cmd:  exec.Command(p.bin, p.args(extra)...),
-		done: make(chan struct{}),
-		out:  new(syncBuffer),
-	}
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	r.cmd.Dir = p.dir
-	r.cmd.SysProcAttr = sysProcAttr()
-	if err := r.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("servers: start %s: %w", p.bin, err)
-	}
-	go func() {
-		_ = r.cmd.Wait()
-		close(r.done)
-	}()
-	deadline := time.Now().Add(readyTimeout)
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+func (p *Proc) launch(extra []string) (*servertest.Process, error) {
+	cmd := exec.Command(p.bin, p.args(extra)...)
+	cmd.Dir = p.dir
+	cmd.SysProcAttr = sysProcAttr()
+	return servertest.Launch("servers: "+p.Name+" on "+p.Addr, cmd, readyTimeout, func(pid int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-		err := p.ready(ctx, r.cmd.Process.Pid)
-		cancel()
-		if err == nil {
-			return r, nil
-		}
-		select {
-		case <-r.done:
-			return nil, fmt.Errorf("servers: %s on %s exited: %s", p.Name, p.Addr, tail(r.out.String()))
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = r.cmd.Process.Kill()
-			<-r.done
-			return nil, fmt.Errorf("servers: %s on %s did not answer within %v: %v: %s", p.Name, p.Addr, readyTimeout, err, tail(r.out.String()))
-		}
-		time.Sleep(delay)
-	}
+		defer cancel()
+		return p.ready(ctx, pid)
+	})
 }
 
 // start picks a free port, builds the Proc with it and starts it, trying
@@ -291,7 +247,7 @@ func (g *Group) start(name string, mk func(port string, p *Proc)) (*Proc, error)
 			lastErr = err
 			continue
 		}
-		p.run = r
+		p.run, p.last = r, r
 		if err := g.add(p); err != nil {
 			p.Kill()
 			return nil, err
@@ -303,13 +259,11 @@ func (g *Group) start(name string, mk func(port string, p *Proc)) (*Proc, error)
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := servertest.FreePort()
 	if err != nil {
-		return "", fmt.Errorf("servers: pick a free port: %w", err)
+		return "", fmt.Errorf("servers: %w", err)
 	}
-	defer l.Close()
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	return port, err
+	return port, nil
 }
 
 // Memcached starts a memcached server with memoryMB megabytes for items.
@@ -485,37 +439,4 @@ func poll(ctx context.Context, fn func(ctx context.Context) error) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	// Servers may be verbose over a long run: keep the end.
-	if b.buf.Len() > 1<<20 {
-		rest := append([]byte(nil), b.buf.Bytes()[b.buf.Len()-(64<<10):]...)
-		b.buf.Reset()
-		b.buf.Write(rest)
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// tail returns the end of a server's output, for error messages.
-func tail(out string) string {
-	out = strings.TrimSpace(out)
-	if len(out) > 2000 {
-		out = "…" + out[len(out)-2000:]
-	}
-	return out
 }

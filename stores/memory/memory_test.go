@@ -162,3 +162,11 @@ func TestSweepReturnsMemory(t *testing.T) {
 	_, err := s.Get(ctx, key(1))
 	require.NoError(t, err)
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmark(b, func(b *testing.B) stores.Store {
+		s := memory.New()
+		b.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}

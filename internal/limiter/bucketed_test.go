@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/securestack/ginsession/internal/limitertest"
 )
 
 func TestBucketedSteps(t *testing.T) {
@@ -74,7 +76,7 @@ func TestPropertyBucketed(t *testing.T) {
 		var recorded []int64
 		tb.record = func(_ string, at int64) { recorded = append(recorded, at) }
 		ref := &idealLog{limit: limit, window: window}
-		for i, off := range arrivals(rng, 400, limit, window, c%3 == 0) {
+		for i, off := range limitertest.Arrivals(rng, 400, limit, window, c%3 == 0, false) {
 			now := t0.Add(time.Duration(off))
 			at := tb.offset(now)
 			d := tb.Reserve("k", now)

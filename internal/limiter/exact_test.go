@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/securestack/ginsession/internal/limitertest"
 )
 
 func TestExactSteps(t *testing.T) {
@@ -70,7 +72,7 @@ func TestPropertyExact(t *testing.T) {
 		}
 		tb := newTable(limit, time.Duration(window))
 		ref := &idealLog{limit: limit, window: window}
-		for i, off := range arrivals(rng, 200, limit, window, grid) {
+		for i, off := range limitertest.Arrivals(rng, 200, limit, window, grid, false) {
 			now := t0.Add(time.Duration(off))
 			d := tb.Reserve("k", now)
 			allowed, wait := ref.allow(tb.offset(now))

@@ -1,7 +1,6 @@
 package limiter
 
 import (
-	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -90,31 +89,4 @@ func checkRecorded(t *testing.T, times []int64, limit int, window int64, msg str
 			require.Failf(t, "guarantee broken", "%s: %d admissions within %v starting at %d", msg, limit+1, time.Duration(times[i+limit]-times[i]), times[i])
 		}
 	}
-}
-
-// arrivals returns n non-decreasing random arrival offsets: mostly about
-// limit per window, with ties, bursts, and gaps of up to three windows. On
-// a grid, all offsets are multiples of window/limit, so that events often
-// fall exactly on window boundaries.
-func arrivals(rng *rand.Rand, n, limit int, window int64, grid bool) []int64 {
-	gap := max(1, 2*window/int64(limit))
-	at := make([]int64, n)
-	var t int64
-	for i := range at {
-		switch rng.IntN(12) {
-		case 0: // tie
-		case 1: // long gap
-			t += rng.Int64N(3 * window)
-		case 2, 3: // burst
-			t += rng.Int64N(gap/16 + 1)
-		default:
-			t += rng.Int64N(gap)
-		}
-		if grid {
-			unit := max(1, window/int64(limit))
-			t -= t % unit
-		}
-		at[i] = t
-	}
-	return at
 }

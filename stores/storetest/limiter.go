@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/securestack/ginsession/internal/limitertest"
 	"github.com/securestack/ginsession/stores"
 )
 
@@ -361,37 +362,6 @@ func testLimSteps(t *testing.T, h *limHarness) {
 	}
 }
 
-// limArrivals returns n arrival offsets: mostly about limit per window,
-// with ties, bursts and gaps of up to three windows. On a grid, the
-// offsets are multiples of window/limit, so that events often fall
-// exactly on window boundaries. With back, one offset in six steps back by
-// up to three windows.
-func limArrivals(rng *rand.Rand, n, limit int, window int64, grid, back bool) []int64 {
-	gap := max(1, 2*window/int64(limit))
-	at := make([]int64, n)
-	var t int64
-	for i := range at {
-		switch rng.IntN(12) {
-		case 0: // tie
-		case 1: // long gap
-			t += rng.Int64N(3 * window)
-		case 2, 3: // burst
-			t += rng.Int64N(gap/16 + 1)
-		default:
-			t += rng.Int64N(gap)
-		}
-		if back && rng.IntN(6) == 0 {
-			t -= rng.Int64N(3 * window)
-		}
-		if grid {
-			unit := max(1, window/int64(limit))
-			t -= t % unit
-		}
-		at[i] = t
-	}
-	return at
-}
-
 // runArrivals admits the arrivals on one key of a fresh sequence, on
 // random instances, and probes the RetryAfter of one refusal in three.
 func runArrivals(t *testing.T, h *limHarness, key string, rng *rand.Rand, limit int, window time.Duration, arrivals []int64) {
@@ -412,7 +382,7 @@ func testLimRandom(t *testing.T, h *limHarness) {
 		t.Run(fmt.Sprintf("limit%d", limit), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(c), 1))
 			window := time.Hour + time.Duration(c)*7
-			arrivals := limArrivals(rng, 250, limit, int64(window), c%2 == 0, false)
+			arrivals := limitertest.Arrivals(rng, 250, limit, int64(window), c%2 == 0, false)
 			runArrivals(t, h, t.Name(), rng, limit, window, arrivals)
 		})
 	}
@@ -423,7 +393,7 @@ func testLimClockBackwards(t *testing.T, h *limHarness) {
 		t.Run(fmt.Sprintf("limit%d", limit), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(c), 2))
 			window := time.Hour
-			arrivals := limArrivals(rng, 300, limit, int64(window), c == 1, true)
+			arrivals := limitertest.Arrivals(rng, 300, limit, int64(window), c == 1, true)
 			runArrivals(t, h, t.Name(), rng, limit, window, arrivals)
 		})
 	}

@@ -20,14 +20,15 @@ func TestRedisFloorSize(t *testing.T) {
 	// (no server key).
 	sum := sha256.Sum256([]byte(token))
 	key := redisstore.DefaultPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
-	reply, err := sharedRD.do("STRLEN", key)
+	reply, err := sharedRD.Do("STRLEN", key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := strconv.Atoi(reply)
-	if err != nil || n == 0 {
-		t.Fatalf("STRLEN %s = %q, %v: no such session", key, reply, err)
+	n64, ok := reply.(int64)
+	if !ok || n64 == 0 {
+		t.Fatalf("STRLEN %s = %v: no such session", key, reply)
 	}
+	n := int(n64)
 	if d := n - rawRedisSize; d < -8 || d > 8 {
 		t.Fatalf("the session takes %d bytes in Redis; the floor reads %d (rawRedisSize)", n, rawRedisSize)
 	}

@@ -257,7 +257,7 @@ func (l library) setupEnv(tb testing.TB, e env) *subject {
 			skipOrFail(tb, sharedRDErr)
 		}
 		if e.redisAddr == "" {
-			e.redisAddr = sharedRD.serverAddr
+			e.redisAddr = sharedRD.Addr
 		}
 	}
 	a, finish := l.new(tb, e)
@@ -354,7 +354,7 @@ var errNoSession = errors.New("no session")
 // as ginsession's NewFromServers configures its own, so that every
 // memcached library runs on the same kind of client.
 func newMCClient(tb testing.TB) *memcache.Client {
-	c := memcache.New(sharedMC.addr)
+	c := memcache.New(sharedMC.Addr)
 	c.Timeout = gsmemcached.DefaultTimeout
 	c.MaxIdleConns = gsmemcached.DefaultMaxIdleConns
 	tb.Cleanup(func() { _ = c.Close() })

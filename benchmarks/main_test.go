@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/securestack/ginsession/internal/memcachedtest"
+	"github.com/securestack/ginsession/internal/redistest"
 )
 
 // TestMain puts every library on the same footing and starts the shared
@@ -41,7 +44,7 @@ func TestMain(m *testing.M) {
 // whenever an installed server did not start.
 func skipOrFail(tb testing.TB, err error) {
 	tb.Helper()
-	missing := errors.Is(err, errNoMemcached) || errors.Is(err, errNoRedis)
+	missing := errors.Is(err, memcachedtest.ErrNotInstalled) || errors.Is(err, redistest.ErrNotInstalled)
 	if missing && os.Getenv("CI") != "true" {
 		tb.Skip(err.Error())
 	}

@@ -2,25 +2,17 @@ package benchmarks
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/securestack/ginsession/internal/redistest"
 )
-
-// redisBinary is the server the harness runs (the Debian package
-// "redis-server"; the main module's `make test` installs it).
-const redisBinary = "/usr/bin/redis-server"
-
-// errNoRedis is returned by startRedis when the binary is missing.
-var errNoRedis = errors.New("benchmarks: " + redisBinary + " not installed (apt-get install redis-server, or make redis)")
 
 // sharedRD is the Redis server started by TestMain, or nil.
 var (
@@ -35,148 +27,34 @@ var (
 // client sent them (a Lua script is one EVALSHA), which the server's own
 // INFO commandstats cannot tell (it also counts the commands a script runs).
 type rdServer struct {
+	// Server is redis-server itself; its Do and Addr reach it directly,
+	// not counted.
+	*redistest.Server
 	// addr is the proxy's address, the one clients use.
-	addr string
-	// serverAddr is redis-server's own address.
-	serverAddr string
-	cmd        *exec.Cmd
-	done       chan struct{}
-	proxy      *cmdProxy
+	addr    string
+	proxy   *cmdProxy
+	stopSrv func()
 }
 
-// startRedis starts redis-server on a free loopback port without
-// persistence (--save "" --appendonly no), waits until it reports this
-// process's pid, and starts the counting proxy in front of it.
+// startRedis starts redis-server without persistence and the counting
+// proxy in front of it.
 func startRedis() (*rdServer, error) {
-	if _, err := os.Stat(redisBinary); err != nil {
-		return nil, errNoRedis
-	}
-	var lastErr error
-	for range 5 { // the free port may be taken before redis-server binds it
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-		l.Close()
-		dir, err := os.MkdirTemp("", "benchmarks-redis-")
-		if err != nil {
-			return nil, err
-		}
-		args := []string{
-			"--port", port, "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--daemonize", "no",
-			"--dir", dir, "--loglevel", "warning",
-		}
-		s := &rdServer{serverAddr: net.JoinHostPort("127.0.0.1", port), cmd: exec.Command(redisBinary, args...), done: make(chan struct{})}
-		if err := s.cmd.Start(); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		go func() { _ = s.cmd.Wait(); os.RemoveAll(dir); close(s.done) }()
-		if lastErr = s.waitReady(); lastErr != nil {
-			s.stop()
-			continue
-		}
-		if s.proxy, lastErr = startProxy(s.serverAddr); lastErr != nil {
-			s.stop()
-			return nil, lastErr
-		}
-		s.addr = s.proxy.addr
-		return s, nil
-	}
-	return nil, lastErr
-}
-
-// waitReady polls the server until it reports this process's pid.
-func (s *rdServer) waitReady() error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pid, err := s.pid()
-		if err == nil && pid == s.cmd.Process.Pid {
-			return nil
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("benchmarks: redis-server on %s exited", s.serverAddr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("benchmarks: redis-server on %s did not answer: %v", s.serverAddr, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// pid returns the process_id of INFO server, asked on a fresh connection
-// straight to the server (not counted).
-func (s *rdServer) pid() (int, error) {
-	reply, err := s.do("INFO", "server")
+	srv, stop, err := redistest.StartMain(redistest.WithArgs("--loglevel", "warning"))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	for _, line := range strings.Split(reply, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "process_id:"); ok {
-			return strconv.Atoi(v)
-		}
-	}
-	return 0, errors.New("benchmarks: INFO server without process_id")
-}
-
-// do sends one command on a fresh connection straight to the server (not
-// counted) and returns a bulk string, simple string or integer reply.
-func (s *rdServer) do(args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", s.serverAddr, time.Second)
+	proxy, err := startProxy(srv.Addr)
 	if err != nil {
-		return "", err
+		stop()
+		return nil, err
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write(respCommand(args...)); err != nil {
-		return "", err
-	}
-	r := bufio.NewReader(c)
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	line = strings.TrimSuffix(line, "\r\n")
-	switch {
-	case strings.HasPrefix(line, "+"), strings.HasPrefix(line, ":"):
-		return line[1:], nil
-	case strings.HasPrefix(line, "-"):
-		return "", errors.New("benchmarks: redis: " + line[1:])
-	case strings.HasPrefix(line, "$"):
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return "", fmt.Errorf("benchmarks: redis: reply %q", line)
-		}
-		b := make([]byte, n+2)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return "", err
-		}
-		return string(b[:n]), nil
-	}
-	return "", fmt.Errorf("benchmarks: redis: reply %q", line)
+	return &rdServer{Server: srv, addr: proxy.addr, proxy: proxy, stopSrv: stop}, nil
 }
 
-// respCommand encodes a command as a RESP array of bulk strings.
-func respCommand(args ...string) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	return b.Bytes()
-}
-
-// stop stops the proxy and kills the server, and waits for it to exit.
+// stop stops the proxy and the server.
 func (s *rdServer) stop() {
-	if s.proxy != nil {
-		s.proxy.close()
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
+	s.proxy.close()
+	s.stopSrv()
 }
 
 // cmdProxy is a TCP proxy in front of a Redis server that counts the
